@@ -1,0 +1,18 @@
+// Placeholder until the runtime issue lands: fails loudly instead of pretending to work.
+#include <CLI/CLI.hpp>
+
+#include <stdexcept>
+
+#include "commands.h"
+
+namespace gossamer::cli {
+
+void add_topology_command(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand("topology", "(not yet implemented)");
+  cmd->allow_extras();
+  cmd->callback([&exit_code] {
+    throw std::runtime_error("'gossamer topology' is not implemented yet");
+  });
+}
+
+}  // namespace gossamer::cli

@@ -1,0 +1,15 @@
+// Subcommands of the `gossamer` tool. Each lives in its own cmd_<name>.cpp and registers itself
+// on the CLI11 app; its callback stores the process exit status in `exit_code`.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace gossamer::cli {
+
+void add_train_command(CLI::App& app, int& exit_code);
+void add_launch_command(CLI::App& app, int& exit_code);
+void add_topology_command(CLI::App& app, int& exit_code);
+
+}  // namespace gossamer::cli

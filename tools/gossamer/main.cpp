@@ -1,0 +1,26 @@
+// The `gossamer` command: train, launch, topology. See README.md.
+#include <CLI/CLI.hpp>
+
+#include <exception>
+#include <iostream>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Gossamer: decentralized sparse training on CPUs"};
+  app.set_version_flag("--version", std::string("gossamer ") + GOSSAMER_VERSION);
+  app.require_subcommand(1);
+  int exit_code = 0;
+  gossamer::cli::add_train_command(app, exit_code);
+  gossamer::cli::add_launch_command(app, exit_code);
+  gossamer::cli::add_topology_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::cerr << "gossamer: error: " << e.what() << "\n";
+    return 1;
+  }
+  return exit_code;
+}
