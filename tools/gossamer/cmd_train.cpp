@@ -1,9 +1,89 @@
+// `gossamer train CONFIG [--set section.key=value ...] [--resume DIR]`
 #include <CLI/CLI.hpp>
-#include <stdexcept>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
 #include "commands.h"
+#include "gossamer/config/config.h"
+#include "gossamer/data/dataset.h"
+#include "gossamer/train/progress.h"
+#include "gossamer/train/run.h"
+
 namespace gossamer::cli {
-void add_train_command(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("train", "(soon)");
-  cmd->callback([&exit_code] { throw std::runtime_error("soon"); });
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_interrupt(int) {
+  // Second Ctrl-C: leave at once (the last checkpoint on disk is intact).
+  if (g_stop.exchange(true)) std::_Exit(130);
 }
+
+struct TrainArgs {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  std::string resume_dir;
+};
+
+int run_train(const TrainArgs& a) {
+  std::string path = a.config_path;
+  std::vector<std::string> overrides = a.overrides;
+  if (!a.resume_dir.empty()) {
+    // The run directory keeps the configuration it was started with.
+    if (path.empty()) path = a.resume_dir + "/config.toml";
+    overrides.push_back("output.dir=\"" + a.resume_dir + "\"");
+  }
+  if (path.empty()) throw CLI::ValidationError("train", "CONFIG is required unless --resume DIR is given");
+  const config::Config cfg = config::load_config(path, overrides);
+
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  std::printf("gossamer train: %s  model=%s  optimizer=%s lr=%g  batch=%lld  epochs=%lld  workers=%lld  -> %s\n",
+              path.c_str(), cfg.model.name.c_str(), cfg.optimizer.name.c_str(), cfg.optimizer.lr,
+              static_cast<long long>(cfg.train.batch_size), static_cast<long long>(cfg.train.epochs),
+              static_cast<long long>(cfg.cluster.workers), cfg.output.dir.c_str());
+  std::fflush(stdout);
+  const train::RunSummary s = train::run_training(cfg, !a.resume_dir.empty(), &g_stop);
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+
+  std::printf("\n== summary ==\n");
+  std::printf("steps            %lld / %lld%s\n", static_cast<long long>(s.steps), static_cast<long long>(s.total_steps),
+              s.stopped_early ? " (stopped early; continue with --resume " : "");
+  if (s.stopped_early) std::printf("%s)\n", cfg.output.dir.c_str());
+  std::printf("test accuracy    %.2f%%  (loss %.4f)\n", 100.0 * s.test_accuracy, s.test_loss);
+  std::printf("wall time        %s  (%.0f samples/s)\n", train::format_duration(s.wall_s).c_str(), s.samples_per_s);
+  std::printf("metrics          %s\n", s.metrics_path.c_str());
+  std::printf("checkpoint       %s\n", s.checkpoint_path.c_str());
+  std::fflush(stdout);
+  return g_stop.load() ? 130 : 0;
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<TrainArgs>();
+  auto* cmd = app.add_subcommand("train", "Train a model from a TOML configuration (see examples/)");
+  cmd->add_option("config", args->config_path, "TOML configuration file")->check(CLI::ExistingFile);
+  cmd->add_option("--set", args->overrides, "Override a key: --set optimizer.lr=0.1 (repeatable)");
+  cmd->add_option("--resume", args->resume_dir, "Continue the run in this output directory from its checkpoint")
+      ->check(CLI::ExistingDirectory);
+  cmd->callback([args, &exit_code] {
+    try {
+      exit_code = run_train(*args);
+    } catch (const config::ConfigError& e) {
+      std::cerr << "gossamer train: " << e.what() << "\n";
+      exit_code = 2;
+    } catch (const data::DataError& e) {
+      std::cerr << "gossamer train: data error: " << e.what() << "\n";
+      exit_code = 3;
+    }
+  });
+}
+
 }  // namespace gossamer::cli

@@ -1,0 +1,35 @@
+// Models: a torch::nn::Module with a single-tensor forward, created by name from a registry.
+#pragma once
+
+#include <torch/nn/module.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace gossamer::models {
+
+// Base class so that trainers, pruners and optimizers can hold any model by pointer.
+class Model : public torch::nn::Module {
+ public:
+  using torch::nn::Module::Module;
+  // [batch, ...input_shape] -> [batch, num_classes] logits.
+  virtual at::Tensor forward(const at::Tensor& input) = 0;
+};
+
+struct ModelSpec {
+  std::string name = "lenet5";               // see model_names()
+  std::vector<int64_t> input_shape{1, 28, 28};  // one sample, channels first
+  int64_t num_classes = 10;
+  std::vector<int64_t> hidden{300, 100};     // MLP hidden widths
+  int64_t width = 16;                        // ResNet base width
+};
+
+std::vector<std::string> model_names();
+// Throws std::invalid_argument naming the unknown model and the known ones.
+std::shared_ptr<Model> make_model(const ModelSpec& spec);
+
+int64_t count_parameters(const torch::nn::Module& module);
+
+}  // namespace gossamer::models

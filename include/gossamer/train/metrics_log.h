@@ -1,0 +1,26 @@
+// Metrics as JSON lines: one object per log step (and one per evaluation) in DIR/metrics.jsonl.
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <map>
+#include <string>
+
+namespace gossamer::train {
+
+class MetricsLog {
+ public:
+  // Opens `path` for appending. If `keep_up_to_step` >= 0 (a resume), lines with a larger "step"
+  // are dropped first, so the file continues exactly where the checkpoint was taken.
+  MetricsLog(std::string path, int64_t keep_up_to_step = -1);
+
+  // Writes {"event": event, "step": step, <fields...>} as one line and flushes.
+  void write(const std::string& event, int64_t step, const std::map<std::string, double>& fields);
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::ofstream out_;
+};
+
+}  // namespace gossamer::train

@@ -1,0 +1,14 @@
+// A whole run from a configuration: load data, split it, build the workers, train, summarise.
+#pragma once
+
+#include <atomic>
+
+#include "gossamer/config/config.h"
+#include "gossamer/train/trainer.h"
+
+namespace gossamer::train {
+
+// `out_dir` overrides config.output.dir when non-empty (used by --resume DIR).
+RunSummary run_training(const config::Config& config, bool resume, const std::atomic<bool>* stop = nullptr);
+
+}  // namespace gossamer::train

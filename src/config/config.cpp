@@ -1,0 +1,334 @@
+#include "gossamer/config/config.h"
+
+#include <toml++/toml.h>
+
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace gossamer::config {
+
+namespace {
+
+std::string describe(const toml::node& node) {
+  std::ostringstream os;
+  if (node.is_string()) os << '"' << node.as_string()->get() << '"';
+  else if (auto* a = node.as_array()) os << *a;
+  else if (auto* t = node.as_table()) os << "{table with " << t->size() << " keys}";
+  else if (auto* i = node.as_integer()) os << i->get();
+  else if (auto* f = node.as_floating_point()) os << f->get();
+  else if (auto* b = node.as_boolean()) os << (b->get() ? "true" : "false");
+  else os << "?";
+  return os.str();
+}
+
+std::string where(const toml::node& node) {
+  const auto& src = node.source();
+  if (src.begin.line == 0) return "";  // came from --set
+  return " (" + (src.path ? *src.path : std::string("config")) + ":" + std::to_string(src.begin.line) + ")";
+}
+
+// Reads the known keys of one section into typed fields, remembering which keys it read so that
+// everything else can be reported as unknown.
+class SectionReader {
+ public:
+  SectionReader(const toml::table* table, std::string section) : table_(table), section_(std::move(section)) {}
+
+  void read(const std::string& key, std::string& out, std::initializer_list<const char*> allowed = {}) {
+    const toml::node* n = find(key);
+    if (!n) return;
+    if (!n->is_string()) fail_type(key, *n, "a string");
+    std::string v = n->as_string()->get();
+    if (allowed.size() > 0) {
+      bool ok = false;
+      std::string list;
+      for (const char* a : allowed) {
+        ok = ok || v == a;
+        list += (list.empty() ? "" : ", ") + std::string(a);
+      }
+      if (!ok) fail_value(key, *n, "must be one of: " + list);
+    }
+    out = v;
+  }
+
+  void read(const std::string& key, int64_t& out, int64_t min, int64_t max = INT64_MAX) {
+    const toml::node* n = find(key);
+    if (!n) return;
+    if (!n->is_integer()) fail_type(key, *n, "an integer");
+    const int64_t v = n->as_integer()->get();
+    if (v < min || v > max) fail_value(key, *n, range_text(static_cast<double>(min), static_cast<double>(max), true));
+    out = v;
+  }
+
+  // `open_min`: the minimum itself is not allowed (e.g. a learning rate must be > 0).
+  void read(const std::string& key, double& out, double min, double max, bool open_min = false) {
+    const toml::node* n = find(key);
+    if (!n) return;
+    double v;
+    if (n->is_floating_point()) v = n->as_floating_point()->get();
+    else if (n->is_integer()) v = static_cast<double>(n->as_integer()->get());
+    else fail_type(key, *n, "a number");
+    if (!std::isfinite(v) || v < min || v > max || (open_min && v == min)) {
+      fail_value(key, *n, open_min ? "must be > " + fmt(min) + (max < INFINITY ? " and <= " + fmt(max) : "")
+                                   : range_text(min, max, false));
+    }
+    out = v;
+  }
+
+  void read(const std::string& key, bool& out) {
+    const toml::node* n = find(key);
+    if (!n) return;
+    if (!n->is_boolean()) fail_type(key, *n, "true or false");
+    out = n->as_boolean()->get();
+  }
+
+  void read(const std::string& key, std::vector<int64_t>& out, int64_t min) {
+    const toml::node* n = find(key);
+    if (!n) return;
+    const toml::array* a = n->as_array();
+    if (!a) fail_type(key, *n, "an array of integers");
+    std::vector<int64_t> v;
+    for (const auto& e : *a) {
+      if (!e.is_integer()) fail_type(key, *n, "an array of integers");
+      if (e.as_integer()->get() < min) fail_value(key, *n, "every entry must be >= " + std::to_string(min));
+      v.push_back(e.as_integer()->get());
+    }
+    out = v;
+  }
+
+  // Keys present in the file that no read() asked for.
+  void reject_unknown() const {
+    if (!table_) return;
+    for (const auto& [k, node] : *table_) {
+      const std::string key(k.str());
+      if (!seen_.count(key)) {
+        std::string known;
+        for (const auto& s : seen_all_) known += (known.empty() ? "" : ", ") + s;
+        throw ConfigError("config: unknown key '" + section_ + "." + key + "'" + where(node) + "; known keys in [" +
+                          section_ + "]: " + known);
+      }
+    }
+  }
+
+ private:
+  const toml::node* find(const std::string& key) {
+    seen_all_.push_back(key);
+    if (!table_) return nullptr;
+    const toml::node* n = table_->get(key);
+    if (n) seen_.insert(key);
+    return n;
+  }
+  [[noreturn]] void fail_type(const std::string& key, const toml::node& n, const std::string& expected) const {
+    throw ConfigError("config: " + section_ + "." + key + " = " + describe(n) + where(n) +
+                      " has the wrong type: expected " + expected);
+  }
+  [[noreturn]] void fail_value(const std::string& key, const toml::node& n, const std::string& allowed) const {
+    throw ConfigError("config: " + section_ + "." + key + " = " + describe(n) + where(n) + " is not allowed: " + allowed);
+  }
+  static std::string fmt(double v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+  }
+  static std::string range_text(double min, double max, bool integer) {
+    const bool has_max = integer ? max < static_cast<double>(INT64_MAX) : max < INFINITY;
+    return has_max ? "must be in [" + fmt(min) + ", " + fmt(max) + "]" : "must be >= " + fmt(min);
+  }
+
+  const toml::table* table_;
+  std::string section_;
+  std::set<std::string> seen_;
+  std::vector<std::string> seen_all_;
+};
+
+void apply_override(toml::table& root, const std::string& text) {
+  const auto eq = text.find('=');
+  const auto dot = text.find('.');
+  if (eq == std::string::npos || dot == std::string::npos || dot > eq || dot == 0 || dot + 1 == eq) {
+    throw ConfigError("config: override '" + text + "' must look like section.key=value (e.g. optimizer.lr=0.1)");
+  }
+  const std::string section = text.substr(0, dot);
+  const std::string key = text.substr(dot + 1, eq - dot - 1);
+  const std::string value = text.substr(eq + 1);
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + value);
+  } catch (const toml::parse_error&) {
+    parsed = toml::table{{"v", value}};  // a bare word such as adamw is a string
+  }
+  if (!root.contains(section)) root.insert(section, toml::table{});
+  toml::table* sec = root.get(section)->as_table();
+  if (!sec) throw ConfigError("config: '" + section + "' is not a section");
+  sec->insert_or_assign(key, *parsed.get("v"));
+}
+
+const toml::table* section(const toml::table& root, const std::string& name) {
+  const toml::node* n = root.get(name);
+  if (!n) return nullptr;
+  if (!n->is_table()) throw ConfigError("config: '" + name + "'" + where(*n) + " must be a [section], not a value");
+  return n->as_table();
+}
+
+constexpr double kInf = INFINITY;
+
+}  // namespace
+
+Config parse_config(const std::string& toml_text, const std::string& origin, const std::vector<std::string>& overrides) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, origin);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << "config: " << origin << ":" << e.source().begin.line << ": " << e.description();
+    throw ConfigError(os.str());
+  }
+  for (const auto& o : overrides) apply_override(root, o);
+
+  static const std::vector<std::string> kSections = {"data", "model", "train", "optimizer", "schedule", "output", "cluster"};
+  for (const auto& [k, node] : root) {
+    const std::string name(k.str());
+    if (std::find(kSections.begin(), kSections.end(), name) == kSections.end()) {
+      std::string known;
+      for (const auto& s : kSections) known += (known.empty() ? "" : ", ") + s;
+      throw ConfigError("config: unknown section '" + name + "'" + where(node) + "; known sections: " + known);
+    }
+  }
+
+  Config c;
+  {
+    SectionReader r(section(root, "data"), "data");
+    r.read("dataset", c.data.dataset, {"fashion-mnist"});
+    r.read("path", c.data.path);
+    r.read("partition", c.data.partition, {"iid", "dirichlet", "classes"});
+    r.read("dirichlet_alpha", c.data.dirichlet_alpha, 0.0, kInf, true);
+    r.read("classes_per_worker", c.data.classes_per_worker, 1, 1000);
+    r.read("train_limit", c.data.train_limit, 0);
+    r.read("test_limit", c.data.test_limit, 0);
+    r.read("order", c.data.order, {"reshuffle", "shuffle-once", "cyclic"});
+    r.reject_unknown();
+  }
+  {
+    SectionReader r(section(root, "model"), "model");
+    r.read("name", c.model.name, {"mlp", "lenet5", "resnet20"});
+    r.read("hidden", c.model.hidden, 1);
+    r.read("width", c.model.width, 1, 1024);
+    r.reject_unknown();
+  }
+  {
+    SectionReader r(section(root, "train"), "train");
+    r.read("epochs", c.train.epochs, 1, 100000);
+    r.read("batch_size", c.train.batch_size, 1, 1 << 20);
+    r.read("seed", c.train.seed, 0);
+    r.read("threads", c.train.threads, 0, 1024);
+    r.read("log_every", c.train.log_every, 1);
+    r.read("max_steps", c.train.max_steps, 0);
+    r.read("eval_batch_size", c.train.eval_batch_size, 1);
+    r.reject_unknown();
+  }
+  {
+    SectionReader r(section(root, "optimizer"), "optimizer");
+    r.read("name", c.optimizer.name, {"sgd", "adamw"});
+    r.read("lr", c.optimizer.lr, 0.0, 100.0, true);
+    r.read("momentum", c.optimizer.momentum, 0.0, 0.999999);
+    r.read("nesterov", c.optimizer.nesterov);
+    r.read("weight_decay", c.optimizer.weight_decay, 0.0, 10.0);
+    r.read("beta1", c.optimizer.beta1, 0.0, 0.999999);
+    r.read("beta2", c.optimizer.beta2, 0.0, 0.999999999);
+    r.read("eps", c.optimizer.eps, 0.0, 1.0, true);
+    r.reject_unknown();
+    if (c.optimizer.nesterov && c.optimizer.momentum == 0.0 && c.optimizer.name == "sgd") {
+      throw ConfigError("config: optimizer.nesterov = true needs optimizer.momentum > 0 (or set nesterov = false)");
+    }
+  }
+  {
+    SectionReader r(section(root, "schedule"), "schedule");
+    r.read("name", c.schedule.name, {"constant", "step", "cosine"});
+    r.read("warmup_epochs", c.schedule.warmup_epochs, 0.0, kInf);
+    r.read("step_epochs", c.schedule.step_epochs, 1);
+    r.read("gamma", c.schedule.gamma, 0.0, 1.0, true);
+    r.read("min_lr", c.schedule.min_lr, 0.0, kInf);
+    r.reject_unknown();
+  }
+  {
+    SectionReader r(section(root, "output"), "output");
+    r.read("dir", c.output.dir);
+    r.read("checkpoint_every", c.output.checkpoint_every, 0);
+    r.read("progress", c.output.progress, {"auto", "bar", "lines", "off"});
+    r.reject_unknown();
+    if (c.output.dir.empty()) throw ConfigError("config: output.dir must not be empty");
+  }
+  {
+    SectionReader r(section(root, "cluster"), "cluster");
+    r.read("workers", c.cluster.workers, 1, 4096);
+    r.read("backend", c.cluster.backend, {"inprocess", "gloo"});
+    r.read("topology", c.cluster.topology);
+    r.read("weights", c.cluster.weights);
+    r.read("timeout_ms", c.cluster.timeout_ms, 1);
+    r.reject_unknown();
+  }
+  return c;
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("config: cannot read '" + path + "' (does the file exist?)");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path, overrides);
+}
+
+namespace {
+toml::array to_array(const std::vector<int64_t>& v) {
+  toml::array a;
+  for (auto x : v) a.push_back(x);
+  return a;
+}
+}  // namespace
+
+std::string to_toml(const Config& c) {
+  toml::table root{
+      {"data", toml::table{{"dataset", c.data.dataset},
+                           {"path", c.data.path},
+                           {"partition", c.data.partition},
+                           {"dirichlet_alpha", c.data.dirichlet_alpha},
+                           {"classes_per_worker", c.data.classes_per_worker},
+                           {"train_limit", c.data.train_limit},
+                           {"test_limit", c.data.test_limit},
+                           {"order", c.data.order}}},
+      {"model", toml::table{{"name", c.model.name}, {"hidden", to_array(c.model.hidden)}, {"width", c.model.width}}},
+      {"train", toml::table{{"epochs", c.train.epochs},
+                            {"batch_size", c.train.batch_size},
+                            {"seed", c.train.seed},
+                            {"threads", c.train.threads},
+                            {"log_every", c.train.log_every},
+                            {"max_steps", c.train.max_steps},
+                            {"eval_batch_size", c.train.eval_batch_size}}},
+      {"optimizer", toml::table{{"name", c.optimizer.name},
+                                {"lr", c.optimizer.lr},
+                                {"momentum", c.optimizer.momentum},
+                                {"nesterov", c.optimizer.nesterov},
+                                {"weight_decay", c.optimizer.weight_decay},
+                                {"beta1", c.optimizer.beta1},
+                                {"beta2", c.optimizer.beta2},
+                                {"eps", c.optimizer.eps}}},
+      {"schedule", toml::table{{"name", c.schedule.name},
+                               {"warmup_epochs", c.schedule.warmup_epochs},
+                               {"step_epochs", c.schedule.step_epochs},
+                               {"gamma", c.schedule.gamma},
+                               {"min_lr", c.schedule.min_lr}}},
+      {"output", toml::table{{"dir", c.output.dir}, {"checkpoint_every", c.output.checkpoint_every}, {"progress", c.output.progress}}},
+      {"cluster", toml::table{{"workers", c.cluster.workers},
+                              {"backend", c.cluster.backend},
+                              {"topology", c.cluster.topology},
+                              {"weights", c.cluster.weights},
+                              {"timeout_ms", c.cluster.timeout_ms}}},
+  };
+  std::ostringstream os;
+  os << root << "\n";
+  return os.str();
+}
+
+}  // namespace gossamer::config

@@ -1,0 +1,65 @@
+#include <torch/torch.h>
+
+#include "gossamer/models/zoo.h"
+
+namespace gossamer::models {
+
+namespace {
+
+// He et al. (2016) CIFAR basic block: two 3x3 convs with batch norm; a 1x1 projection when the
+// shape changes (option B).
+class BasicBlockImpl : public torch::nn::Module {
+ public:
+  BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
+    conv1_ = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false)));
+    bn1_ = register_module("bn1", torch::nn::BatchNorm2d(out));
+    conv2_ = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(out, out, 3).padding(1).bias(false)));
+    bn2_ = register_module("bn2", torch::nn::BatchNorm2d(out));
+    if (stride != 1 || in != out) {
+      shortcut_conv_ = register_module("shortcut", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)));
+      shortcut_bn_ = register_module("shortcut_bn", torch::nn::BatchNorm2d(out));
+    }
+  }
+  at::Tensor forward(const at::Tensor& x) {
+    at::Tensor y = torch::relu(bn1_->forward(conv1_->forward(x)));
+    y = bn2_->forward(conv2_->forward(y));
+    at::Tensor s = shortcut_conv_ ? shortcut_bn_->forward(shortcut_conv_->forward(x)) : x;
+    return torch::relu(y + s);
+  }
+
+ private:
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, shortcut_conv_{nullptr};
+  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, shortcut_bn_{nullptr};
+};
+TORCH_MODULE(BasicBlock);
+
+}  // namespace
+
+struct ResNet20::Blocks {
+  std::vector<BasicBlock> blocks;
+};
+
+ResNet20::ResNet20(int64_t in_channels, int64_t num_classes, int64_t width) : blocks_(std::make_shared<Blocks>()) {
+  stem_ = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, width, 3).padding(1).bias(false)));
+  stem_bn_ = register_module("bn1", torch::nn::BatchNorm2d(width));
+  int64_t in = width;
+  for (int stage = 0; stage < 3; ++stage) {
+    const int64_t out = width << stage;
+    for (int b = 0; b < 3; ++b) {
+      const int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
+      blocks_->blocks.push_back(register_module("layer" + std::to_string(stage + 1) + "_" + std::to_string(b),
+                                                BasicBlock(in, out, stride)));
+      in = out;
+    }
+  }
+  fc_ = register_module("fc", torch::nn::Linear(in, num_classes));
+}
+
+at::Tensor ResNet20::forward(const at::Tensor& input) {
+  at::Tensor x = torch::relu(stem_bn_->forward(stem_->forward(input)));
+  for (auto& block : blocks_->blocks) x = block->forward(x);
+  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+  return fc_->forward(x);
+}
+
+}  // namespace gossamer::models

@@ -1,0 +1,139 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "gossamer/models/model.h"
+#include "gossamer/train/checkpoint.h"
+#include "gossamer/train/flat_parameters.h"
+#include "gossamer/util/atomic_file.h"
+
+using namespace gossamer;
+
+namespace {
+
+std::filesystem::path fresh_dir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / ("gossamer_ckpt_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+std::shared_ptr<models::Model> small_mlp() {
+  models::ModelSpec s;
+  s.name = "mlp";
+  s.input_shape = {6};
+  s.hidden = {5};
+  s.num_classes = 3;
+  return models::make_model(s);
+}
+
+std::vector<std::string> files_in(const std::filesystem::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+TEST(AtomicFile, FailedWriteLeavesOldContentAndNoTempFile) {
+  auto dir = fresh_dir("atomic");
+  const std::string path = (dir / "data.txt").string();
+  util::write_text_atomically(path, "version 1");
+  EXPECT_THROW(util::write_file_atomically(path,
+                                           [](const std::string& tmp) {
+                                             std::ofstream(tmp) << "half of version 2";
+                                             throw std::runtime_error("disk full (simulated)");
+                                           }),
+               std::runtime_error);
+  std::ifstream in(path);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "version 1");
+  EXPECT_EQ(files_in(dir), (std::vector<std::string>{"data.txt"}));
+}
+
+TEST(Checkpoint, RoundTripRestoresParametersInPlaceAndOptimizerState) {
+  auto dir = fresh_dir("roundtrip");
+  torch::manual_seed(0);
+  auto model = small_mlp();
+  train::FlatParameters flat(*model);
+  torch::optim::SGD opt(std::vector<at::Tensor>{flat.values()}, torch::optim::SGDOptions(0.1).momentum(0.9));
+  // One step so that momentum buffers exist.
+  auto loss = model->forward(torch::randn({4, 6})).pow(2).sum();
+  loss.backward();
+  opt.step();
+  const at::Tensor saved_values = flat.values().clone();
+  train::CheckpointExtras ex;
+  ex.meta_json = R"({"step": 1})";
+  ex.tensors["tracker"] = torch::arange(5, torch::kFloat);
+  const std::string path = (dir / "checkpoint.pt").string();
+  train::save_checkpoint(path, *model, &opt, ex);
+
+  flat.values().zero_();
+  auto restored = train::load_checkpoint(path, *model, &opt, {"tracker"});
+  EXPECT_TRUE(torch::equal(flat.values(), saved_values));
+  // Restored in place: the parameters still alias the flat buffer.
+  EXPECT_EQ(model->parameters()[0].data_ptr(), flat.values().data_ptr());
+  EXPECT_EQ(restored.meta_json, R"({"step": 1})");
+  EXPECT_TRUE(torch::equal(restored.tensors.at("tracker"), torch::arange(5, torch::kFloat)));
+  EXPECT_EQ(files_in(dir), (std::vector<std::string>{"checkpoint.pt"}));
+}
+
+TEST(Checkpoint, MissingAndCorruptFilesAreNamed) {
+  auto dir = fresh_dir("corrupt");
+  auto model = small_mlp();
+  try {
+    train::load_checkpoint((dir / "none.pt").string(), *model, nullptr);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("none.pt does not exist"));
+  }
+  std::ofstream((dir / "bad.pt").string()) << "not a zip archive";
+  try {
+    train::load_checkpoint((dir / "bad.pt").string(), *model, nullptr);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("bad.pt is unreadable or corrupt"));
+  }
+}
+
+TEST(Checkpoint, ShapeMismatchNamesTheKey) {
+  auto dir = fresh_dir("shape");
+  auto model = small_mlp();
+  const std::string path = (dir / "c.pt").string();
+  train::save_checkpoint(path, *model, nullptr, {});
+  models::ModelSpec s;
+  s.name = "mlp";
+  s.input_shape = {6};
+  s.hidden = {7};
+  s.num_classes = 3;
+  auto other = models::make_model(s);
+  try {
+    train::load_checkpoint(path, *other, nullptr);
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("'model/fc1.weight' has shape [5, 6] but the model expects [7, 6]"));
+  }
+}
+
+TEST(FlatParameters, ParametersAndGradientsAliasTheFlatBuffers) {
+  auto model = small_mlp();
+  const int64_t n = models::count_parameters(*model);
+  train::FlatParameters flat(*model);
+  EXPECT_EQ(flat.numel(), n);
+  flat.values().fill_(0.5);
+  for (const auto& p : model->parameters()) EXPECT_TRUE((p == 0.5).all().item<bool>());
+  auto loss = model->forward(torch::ones({2, 6})).sum();
+  loss.backward();
+  // Backward accumulated into the flat gradient buffer.
+  double total = 0;
+  for (const auto& p : model->parameters()) total += p.grad().abs().sum().item<double>();
+  EXPECT_NEAR(flat.gradients().abs().sum().item<double>(), total, 1e-4);
+  EXPECT_GT(total, 0);
+  flat.zero_grad();
+  for (const auto& p : model->parameters()) EXPECT_EQ(p.grad().abs().sum().item<double>(), 0.0);
+}
