@@ -230,6 +230,7 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
   }
   {
     SectionReader r(section(root, "optimizer"), "optimizer");
+    r.read("algorithm", c.optimizer.algorithm, {"parallel-sgd", "dsgd", "dsgd-cta"});
     r.read("name", c.optimizer.name, {"sgd", "adamw"});
     r.read("lr", c.optimizer.lr, 0.0, 100.0, true);
     r.read("momentum", c.optimizer.momentum, 0.0, 0.999999);
@@ -267,6 +268,8 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.read("topology", c.cluster.topology);
     r.read("weights", c.cluster.weights);
     r.read("timeout_ms", c.cluster.timeout_ms, 1);
+    r.read("latency_us", c.cluster.latency_us, 0.0, 1e9);
+    r.read("bandwidth_gbps", c.cluster.bandwidth_gbps, 0.0, 1e6, true);
     r.reject_unknown();
   }
   return c;
@@ -306,7 +309,8 @@ std::string to_toml(const Config& c) {
                             {"log_every", c.train.log_every},
                             {"max_steps", c.train.max_steps},
                             {"eval_batch_size", c.train.eval_batch_size}}},
-      {"optimizer", toml::table{{"name", c.optimizer.name},
+      {"optimizer", toml::table{{"algorithm", c.optimizer.algorithm},
+                                {"name", c.optimizer.name},
                                 {"lr", c.optimizer.lr},
                                 {"momentum", c.optimizer.momentum},
                                 {"nesterov", c.optimizer.nesterov},
@@ -324,7 +328,9 @@ std::string to_toml(const Config& c) {
                               {"backend", c.cluster.backend},
                               {"topology", c.cluster.topology},
                               {"weights", c.cluster.weights},
-                              {"timeout_ms", c.cluster.timeout_ms}}},
+                              {"timeout_ms", c.cluster.timeout_ms},
+                              {"latency_us", c.cluster.latency_us},
+                              {"bandwidth_gbps", c.cluster.bandwidth_gbps}}},
   };
   std::ostringstream os;
   os << root << "\n";

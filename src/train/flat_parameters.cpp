@@ -26,6 +26,10 @@ FlatParameters::FlatParameters(torch::nn::Module& module) {
     item.value().set_data(view);
     item.value().mutable_grad() = gradients_.narrow(0, s.offset, s.numel).view(s.shape);
   }
+  // The flat tensor is what optimizers update: a leaf whose .grad is the flat gradient buffer.
+  leaf_ = values_.detach();
+  leaf_.set_requires_grad(true);
+  leaf_.mutable_grad() = gradients_;
 }
 
 void FlatParameters::zero_grad() { gradients_.zero_(); }

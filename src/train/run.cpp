@@ -2,9 +2,17 @@
 
 #include <ATen/ATen.h>
 
+#include <mutex>
 #include <stdexcept>
 
+#include "gossamer/comm/communicator.h"
+#include "gossamer/comm/gloo_communicator.h"
+#include "gossamer/comm/inprocess_communicator.h"
 #include "gossamer/data/fashion_mnist.h"
+#include "gossamer/data/partition.h"
+#include "gossamer/topology/spec.h"
+#include "gossamer/topology/topology.h"
+#include "gossamer/topology/weights.h"
 #include "gossamer/util/log.h"
 
 namespace gossamer::train {
@@ -19,20 +27,86 @@ data::Dataset first_n(const data::Dataset& d, int64_t n) {
   return out;
 }
 
+std::vector<data::Dataset> shards(const data::Dataset& train, const config::Config& cfg) {
+  const int n = static_cast<int>(cfg.cluster.workers);
+  if (n == 1) return {train};
+  data::PartitionSpec ps;
+  ps.kind = data::parse_partition_kind(cfg.data.partition);
+  ps.alpha = cfg.data.dirichlet_alpha;
+  ps.classes_per_worker = static_cast<int>(cfg.data.classes_per_worker);
+  ps.seed = static_cast<uint64_t>(cfg.train.seed);
+  std::vector<data::Dataset> out;
+  for (const auto& idx : data::partition(train.targets, train.num_classes, n, ps)) out.push_back(train.subset(idx));
+  return out;
+}
+
+topology::Topology build_topology(const config::Config& cfg) {
+  topology::TopologySpec spec;
+  spec.name = cfg.cluster.topology;
+  spec.workers = static_cast<int>(cfg.cluster.workers);
+  spec.weights = topology::parse_weights(cfg.cluster.weights);
+  spec.seed = static_cast<uint64_t>(cfg.train.seed);
+  if (spec.name == "erdos-renyi") spec.p = 0.5;
+  return topology::make_topology(spec);
+}
+
+comm::NetworkModel network(const config::Config& cfg) {
+  comm::NetworkModel m;
+  m.latency_s = cfg.cluster.latency_us * 1e-6;
+  m.bandwidth_bytes_per_s = cfg.cluster.bandwidth_gbps * 1e9 / 8.0;
+  return m;
+}
+
 }  // namespace
 
 RunSummary run_training(const config::Config& cfg, bool resume, const std::atomic<bool>* stop) {
-  if (cfg.cluster.workers != 1) {
-    throw std::invalid_argument("cluster.workers = " + std::to_string(cfg.cluster.workers) +
-                                ": multi-worker training is not available in this build yet; use cluster.workers = 1");
-  }
-  const int threads = configure_threads(cfg.train.threads);
-  util::log_info("loading Fashion-MNIST from " + cfg.data.path + " (" + std::to_string(threads) + " threads)");
+  const int workers = static_cast<int>(cfg.cluster.workers);
+  const bool gloo = cfg.cluster.backend == "gloo";
+  // In-process workers share the cores: by default one intra-op thread each.
+  const int threads = configure_threads(cfg.train.threads > 0 || workers == 1 || gloo ? cfg.train.threads : 1);
+  util::log_info("loading Fashion-MNIST from " + cfg.data.path + " (" + std::to_string(threads) +
+                 " intra-op thread(s) per worker)");
   data::FashionMnist fm = data::load_fashion_mnist(cfg.data.path);
-  data::Dataset train = first_n(fm.train, cfg.data.train_limit);
-  data::Dataset test = first_n(fm.test, cfg.data.test_limit);
-  Trainer trainer(cfg, std::move(train), test, cfg.output.dir);
-  return trainer.run(resume, stop);
+  const data::Dataset train = first_n(fm.train, cfg.data.train_limit);
+  const data::Dataset test = first_n(fm.test, cfg.data.test_limit);
+  const std::vector<data::Dataset> parts = shards(train, cfg);
+  const std::chrono::milliseconds timeout(cfg.cluster.timeout_ms);
+
+  if (workers == 1 && !gloo) {
+    Trainer trainer(cfg, parts[0], test, cfg.output.dir);
+    return trainer.run(resume, stop);
+  }
+  const topology::Topology topo = build_topology(cfg);
+
+  if (gloo) {
+    // This process is one worker; `gossamer launch` (or torchrun, mpirun) starts the others.
+    auto comm = comm::make_gloo_from_env(timeout);
+    if (comm->size() != workers) {
+      throw std::invalid_argument("cluster.workers = " + std::to_string(workers) + " but the launcher started " +
+                                  std::to_string(comm->size()) + " processes (WORLD_SIZE)");
+    }
+    comm->set_network(network(cfg));
+    WorkerContext ctx{comm.get(), &topo};
+    Trainer trainer(cfg, parts[static_cast<size_t>(comm->rank())], test, cfg.output.dir, ctx);
+    return trainer.run(resume, stop);
+  }
+
+  RunSummary summary;
+  std::mutex mu;
+  comm::run_inprocess(
+      workers,
+      [&](comm::Communicator& c) {
+        c.set_network(network(cfg));
+        WorkerContext ctx{&c, &topo};
+        Trainer trainer(cfg, parts[static_cast<size_t>(c.rank())], test, cfg.output.dir, ctx);
+        RunSummary s = trainer.run(resume, stop);
+        if (c.rank() == 0) {
+          std::lock_guard<std::mutex> lock(mu);
+          summary = s;
+        }
+      },
+      timeout);
+  return summary;
 }
 
 }  // namespace gossamer::train

@@ -7,9 +7,14 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
+#include "gossamer/comm/communicator.h"
 #include "gossamer/models/model.h"
+#include "gossamer/optim/distributed_optimizer.h"
+#include "gossamer/optim/dsgd.h"
+#include "gossamer/optim/parallel_sgd.h"
 #include "gossamer/train/batch_stream.h"
 #include "gossamer/train/checkpoint.h"
 #include "gossamer/train/evaluate.h"
@@ -30,7 +35,7 @@ int configure_threads(int64_t requested) {
 
 namespace {
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::OptimizerConfig& c, at::Tensor flat) {
+std::unique_ptr<torch::optim::Optimizer> make_local_optimizer(const config::OptimizerConfig& c, at::Tensor flat) {
   std::vector<at::Tensor> params{flat};
   if (c.name == "sgd") {
     return std::make_unique<torch::optim::SGD>(
@@ -43,11 +48,32 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::OptimizerC
   throw std::invalid_argument("unknown optimizer '" + c.name + "': use sgd or adamw");
 }
 
-// Loss/accuracy/throughput accumulated between two log steps; saved in checkpoints so a resumed
-// run logs the same averages.
+std::unique_ptr<optim::DistributedOptimizer> make_distributed_optimizer(const config::OptimizerConfig& c,
+                                                                        at::Tensor flat, const WorkerContext& ctx) {
+  auto local = make_local_optimizer(c, flat);
+  std::vector<at::Tensor> params{flat};
+  if (c.algorithm == "parallel-sgd") return std::make_unique<optim::ParallelSgd>(params, *ctx.comm, std::move(local));
+  if (!ctx.topology) throw std::invalid_argument("optimizer.algorithm = " + c.algorithm + " needs a topology");
+  if (c.algorithm == "dsgd") {
+    return std::make_unique<optim::DSgd>(params, *ctx.comm, std::move(local), *ctx.topology,
+                                         optim::GossipOrder::AdaptThenCombine);
+  }
+  if (c.algorithm == "dsgd-cta") {
+    return std::make_unique<optim::DSgd>(params, *ctx.comm, std::move(local), *ctx.topology,
+                                         optim::GossipOrder::CombineThenAdapt);
+  }
+  throw std::invalid_argument("unknown optimizer.algorithm '" + c.algorithm + "'");
+}
+
+// Loss/accuracy accumulated between two log steps, plus the algorithm's traffic; saved in
+// checkpoints so that a resumed run logs the same averages.
 struct Window {
   double loss_sum = 0;
   int64_t correct = 0, samples = 0, steps = 0;
+};
+
+struct Traffic {
+  double bytes_sent = 0, modelled_s = 0;
 };
 
 }  // namespace
@@ -57,32 +83,79 @@ struct Trainer::State {
   data::Dataset train;
   const data::Dataset& test;
   std::string out_dir;
+  WorkerContext ctx;
+  int rank = 0, world = 1;
   std::shared_ptr<models::Model> model;
   std::unique_ptr<FlatParameters> flat;
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<torch::optim::Optimizer> local;               // single worker
+  std::unique_ptr<optim::DistributedOptimizer> distributed;     // several workers
   int64_t steps_per_epoch = 1, total_steps = 1;
   std::unique_ptr<LrSchedule> schedule;
+  at::Tensor scratch;  // [numel] reused for the mean model
 
-  State(const config::Config& c, data::Dataset tr, const data::Dataset& te, std::string dir)
-      : cfg(c), train(std::move(tr)), test(te), out_dir(std::move(dir)) {}
+  State(const config::Config& c, data::Dataset tr, const data::Dataset& te, std::string dir, WorkerContext x)
+      : cfg(c), train(std::move(tr)), test(te), out_dir(std::move(dir)), ctx(x) {}
+
+  torch::optim::Optimizer& optimizer() { return distributed ? distributed->local() : *local; }
+  bool logger() const { return rank == 0; }
+
+  // Sum of `values` over workers (a copy on one worker). Run by every worker at the same point.
+  std::vector<double> sum_over_workers(std::vector<double> values) {
+    if (world == 1) return values;
+    at::Tensor t = at::tensor(values, at::kDouble);
+    ctx.comm->allreduce(t, comm::ReduceOp::Sum);
+    return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+  }
+  // Mean model into `scratch`; returns (1/n) sum_i ||x_i - x_mean||^2.
+  double mean_model_and_consensus() {
+    if (world == 1) {
+      scratch.copy_(flat->values());
+      return 0.0;
+    }
+    scratch.copy_(flat->values());
+    ctx.comm->allreduce(scratch, comm::ReduceOp::Mean);
+    const double local = (flat->values() - scratch).pow(2).sum().item<double>();
+    return sum_over_workers({local})[0] / world;
+  }
 };
 
-Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dataset& test, std::string out_dir)
-    : s_(std::make_unique<State>(cfg, std::move(train), test, std::move(out_dir))) {
+Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dataset& test, std::string out_dir,
+                 WorkerContext ctx)
+    : s_(std::make_unique<State>(cfg, std::move(train), test, std::move(out_dir), ctx)) {
   if (s_->train.size() == 0) throw std::invalid_argument("Trainer: the training shard is empty");
-  torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));  // same initial weights for the same seed
+  if (ctx.comm) {
+    s_->rank = ctx.comm->rank();
+    s_->world = ctx.comm->size();
+  }
+  if (s_->world != cfg.cluster.workers) {
+    throw std::invalid_argument("Trainer: cluster.workers = " + std::to_string(cfg.cluster.workers) + " but " +
+                                std::to_string(s_->world) + " worker(s) are running");
+  }
   models::ModelSpec spec;
   spec.name = cfg.model.name;
   spec.input_shape = s_->train.inputs.sizes().slice(1).vec();
   spec.num_classes = s_->train.num_classes;
   spec.hidden = cfg.model.hidden;
   spec.width = cfg.model.width;
-  s_->model = models::make_model(spec);
+  {
+    // LibTorch's generator is global: workers that are threads must not interleave their draws, or
+    // the initial weights (and so the whole run) would depend on thread timing.
+    static std::mutex init_mutex;
+    std::lock_guard<std::mutex> lock(init_mutex);
+    torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));
+    s_->model = models::make_model(spec);
+  }
   s_->flat = std::make_unique<FlatParameters>(*s_->model);
-  s_->optimizer = make_optimizer(cfg.optimizer, s_->flat->values());
+  s_->scratch = at::empty_like(s_->flat->values());
+  if (s_->world > 1) {
+    s_->distributed = make_distributed_optimizer(cfg.optimizer, s_->flat->optimizer_parameter(), ctx);
+  } else {
+    s_->local = make_local_optimizer(cfg.optimizer, s_->flat->optimizer_parameter());
+  }
 
-  const int64_t global_batch = cfg.train.batch_size * cfg.cluster.workers;
-  const int64_t global_samples = s_->train.size() * cfg.cluster.workers;
+  // An epoch is one pass over the whole training set by all workers together.
+  const int64_t global_batch = cfg.train.batch_size * s_->world;
+  const int64_t global_samples = s_->train.size() * s_->world;
   s_->steps_per_epoch = std::max<int64_t>(1, (global_samples + global_batch - 1) / global_batch);
   s_->total_steps = s_->steps_per_epoch * cfg.train.epochs;
 
@@ -105,27 +178,55 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
   State& s = *s_;
   const auto& cfg = s.cfg;
   std::filesystem::create_directories(s.out_dir);
-  const std::string ckpt_path = s.out_dir + "/checkpoint.pt";
+  const std::string ckpt_path =
+      s.world == 1 ? s.out_dir + "/checkpoint.pt" : s.out_dir + "/checkpoint-rank" + std::to_string(s.rank) + ".pt";
   const std::string metrics_path = s.out_dir + "/metrics.jsonl";
+  const std::vector<std::string> extra_names =
+      s.distributed ? [&] {
+        std::vector<std::string> names;
+        for (const auto& [k, v] : s.distributed->state()) names.push_back(k);
+        return names;
+      }()
+                    : std::vector<std::string>{};
 
   int64_t step = 0;
   Window window;
+  Traffic traffic;
   double prior_wall_s = 0;
   if (resume) {
-    CheckpointExtras ex = load_checkpoint(ckpt_path, *s.model, s.optimizer.get());
+    CheckpointExtras ex = load_checkpoint(ckpt_path, *s.model, &s.optimizer(), extra_names);
     auto meta = nlohmann::json::parse(ex.meta_json);
     step = meta.at("step").get<int64_t>();
     window.loss_sum = meta.at("window_loss_sum").get<double>();
     window.correct = meta.at("window_correct").get<int64_t>();
     window.samples = meta.at("window_samples").get<int64_t>();
     window.steps = meta.at("window_steps").get<int64_t>();
+    traffic.bytes_sent = meta.value("bytes_sent", 0.0);
+    traffic.modelled_s = meta.value("modelled_comm_s", 0.0);
     prior_wall_s = meta.value("wall_s", 0.0);
-  } else {
+    if (s.distributed) s.distributed->load_state(ex.tensors);
+    // Every worker must resume from the same step, or the collectives would not line up.
+    const auto agree = s.sum_over_workers({static_cast<double>(step), static_cast<double>(step) * step});
+    if (agree[1] * s.world != agree[0] * agree[0]) {
+      throw std::runtime_error("resume: the workers' checkpoints in " + s.out_dir +
+                               " are from different steps (a crash while they were written); rank " +
+                               std::to_string(s.rank) + " is at step " + std::to_string(step));
+    }
+  } else if (s.logger()) {
     std::filesystem::remove(metrics_path);
   }
-  util::write_text_atomically(s.out_dir + "/config.toml", config::to_toml(cfg));
-  MetricsLog metrics(metrics_path, resume ? step : -1);
-  Progress progress(parse_progress_mode(cfg.output.progress));
+  std::unique_ptr<MetricsLog> metrics;
+  if (s.logger()) {
+    util::write_text_atomically(s.out_dir + "/config.toml", config::to_toml(cfg));
+    metrics = std::make_unique<MetricsLog>(metrics_path, resume ? step : -1);
+  }
+  Progress progress(s.logger() ? parse_progress_mode(cfg.output.progress) : ProgressMode::Off);
+
+  if (s.world > 1 && !resume) {
+    // Same seed gives the same initial weights; the broadcast makes it a guarantee.
+    torch::NoGradGuard ng;
+    s.ctx.comm->broadcast(s.flat->values(), 0);
+  }
 
   auto save = [&](double wall_s) {
     nlohmann::json meta{{"step", step},
@@ -133,13 +234,41 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
                         {"window_correct", window.correct},
                         {"window_samples", window.samples},
                         {"window_steps", window.steps},
+                        {"bytes_sent", traffic.bytes_sent},
+                        {"modelled_comm_s", traffic.modelled_s},
                         {"wall_s", wall_s}};
     CheckpointExtras ex;
     ex.meta_json = meta.dump();
-    save_checkpoint(ckpt_path, *s.model, s.optimizer.get(), ex);
+    if (s.distributed) ex.tensors = s.distributed->state();
+    save_checkpoint(ckpt_path, *s.model, &s.optimizer(), ex);
   };
 
-  BatchStream stream(s.train, cfg.train.batch_size, static_cast<uint64_t>(cfg.train.seed),
+  // Test accuracy of the mean model (what a user would deploy) and of the worst worker.
+  struct Eval {
+    EvalResult mean;
+    double worst_accuracy = 0, consensus = 0;
+  };
+  auto evaluate_all = [&]() {
+    Eval e;
+    e.consensus = s.mean_model_and_consensus();
+    const EvalResult own = evaluate(*s.model, s.test, cfg.train.eval_batch_size);
+    e.worst_accuracy = own.accuracy;
+    if (s.world > 1) {
+      // min over workers = -max(-acc): allgather a scalar.
+      at::Tensor acc = at::tensor({own.accuracy}, at::kDouble);
+      for (const auto& a : s.ctx.comm->allgather(acc)) e.worst_accuracy = std::min(e.worst_accuracy, a.item<double>());
+      torch::NoGradGuard ng;
+      at::Tensor mine = s.flat->values().clone();
+      s.flat->values().copy_(s.scratch);
+      e.mean = evaluate(*s.model, s.test, cfg.train.eval_batch_size);
+      s.flat->values().copy_(mine);
+    } else {
+      e.mean = own;
+    }
+    return e;
+  };
+
+  BatchStream stream(s.train, cfg.train.batch_size, static_cast<uint64_t>(cfg.train.seed) + 7919u * s.rank,
                      data::parse_sample_order(cfg.data.order));
   const int64_t end_step = cfg.train.max_steps > 0 ? std::min(s.total_steps, cfg.train.max_steps) : s.total_steps;
   const int64_t ckpt_every = cfg.output.checkpoint_every > 0 ? cfg.output.checkpoint_every : s.steps_per_epoch;
@@ -151,18 +280,14 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
   const int64_t start_step = step;
   s.model->train();
   RunSummary summary;
+  summary.workers = s.world;
   summary.total_steps = s.total_steps;
-  double last_samples_per_s = 0;
-  EvalResult last_eval;
-  bool evaluated_at_end = false;
+  Eval last_eval;
+  bool evaluated_at_end = false, stop_agreed = false;
 
-  while (step < end_step) {
-    if (stop && stop->load()) {
-      summary.stopped_early = true;
-      break;
-    }
+  while (step < end_step && !stop_agreed) {
+    if (s.world == 1 && stop && stop->load()) break;
     const double lr = s.schedule->at(step);
-    for (auto& group : s.optimizer->param_groups()) group.options().set_lr(lr);
 
     Batch b = stream.batch(step);
     s.flat->zero_grad();
@@ -173,9 +298,20 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     if (!std::isfinite(loss_v)) {
       // No checkpoint here: the last one written holds finite parameters.
       throw std::runtime_error("loss became " + std::to_string(loss_v) + " at step " + std::to_string(step) +
-                               " (lr " + std::to_string(lr) + "); lower optimizer.lr or add warm-up");
+                               " on rank " + std::to_string(s.rank) + " (lr " + std::to_string(lr) +
+                               "); lower optimizer.lr or add schedule.warmup_epochs");
     }
-    s.optimizer->step();
+    if (s.distributed) {
+      s.distributed->set_lr(lr);
+      const comm::CommStats before = s.ctx.comm->stats();
+      s.distributed->step();
+      const comm::CommStats& after = s.ctx.comm->stats();
+      traffic.bytes_sent += static_cast<double>(after.bytes_sent - before.bytes_sent);
+      traffic.modelled_s += after.modelled_seconds - before.modelled_seconds;
+    } else {
+      for (auto& group : s.local->param_groups()) group.options().set_lr(lr);
+      s.local->step();
+    }
     {
       torch::NoGradGuard ng;
       window.correct += logits.argmax(1).eq(b.targets).sum().item<int64_t>();
@@ -186,19 +322,32 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     ++step;
 
     const int64_t epoch = (step - 1) / s.steps_per_epoch + 1;
+    // Not at a max_steps stop: a resumed run must log the same windows as an uninterrupted one.
     const bool log_step = step % cfg.train.log_every == 0 || step == s.total_steps;
     const double done_s = elapsed(t0);
-    const double rate = static_cast<double>(step - start_step) * static_cast<double>(cfg.train.batch_size) / done_s;
+    const double rate =
+        static_cast<double>(step - start_step) * static_cast<double>(cfg.train.batch_size * s.world) / done_s;
     if (log_step) {
+      // One small reduction makes the logged numbers global and lets workers agree on stopping.
+      const bool want_stop = stop && stop->load();
+      const auto g = s.sum_over_workers({window.loss_sum, static_cast<double>(window.correct),
+                                         static_cast<double>(window.samples), static_cast<double>(window.steps),
+                                         traffic.bytes_sent, traffic.modelled_s, want_stop ? 1.0 : 0.0});
+      stop_agreed = g[6] > 0;
       const double window_s = elapsed(window_t0);
-      last_samples_per_s = static_cast<double>(window.samples) / std::max(window_s, 1e-9);
-      metrics.write("train", step,
-                    {{"epoch", static_cast<double>(epoch)},
-                     {"loss", window.loss_sum / static_cast<double>(window.steps)},
-                     {"accuracy", static_cast<double>(window.correct) / static_cast<double>(window.samples)},
-                     {"lr", lr},
-                     {"samples_per_s", last_samples_per_s},
-                     {"wall_s", prior_wall_s + done_s}});
+      std::map<std::string, double> fields{{"epoch", static_cast<double>(epoch)},
+                                           {"loss", g[0] / g[3]},
+                                           {"accuracy", g[1] / g[2]},
+                                           {"lr", lr},
+                                           {"samples_per_s", g[2] / std::max(window_s, 1e-9)},
+                                           {"wall_s", prior_wall_s + done_s}};
+      if (s.world > 1) {
+        fields["bytes_sent_per_worker"] = g[4] / s.world;
+        fields["bytes_sent_per_step"] = g[4] / s.world / static_cast<double>(step);
+        fields["modelled_comm_s"] = g[5] / s.world;
+        fields["consensus_distance"] = s.mean_model_and_consensus();
+      }
+      if (metrics) metrics->write("train", step, fields);
     }
     ProgressState ps;
     ps.epoch = epoch;
@@ -208,7 +357,8 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     ps.loss = window.loss_sum / static_cast<double>(std::max<int64_t>(1, window.steps));
     ps.accuracy = static_cast<double>(window.correct) / static_cast<double>(std::max<int64_t>(1, window.samples));
     ps.samples_per_s = rate;
-    ps.eta_s = static_cast<double>(end_step - step) * static_cast<double>(cfg.train.batch_size) / std::max(rate, 1e-9);
+    ps.eta_s = static_cast<double>(end_step - step) * static_cast<double>(cfg.train.batch_size * s.world) /
+               std::max(rate, 1e-9);
     progress.update(ps, log_step);
     if (log_step) {
       window = Window{};
@@ -216,34 +366,48 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     }
 
     if (step % s.steps_per_epoch == 0 || step == s.total_steps) {
-      last_eval = evaluate(*s.model, s.test, cfg.train.eval_batch_size);
+      last_eval = evaluate_all();
       evaluated_at_end = true;
-      metrics.write("eval", step,
-                    {{"epoch", static_cast<double>(epoch)},
-                     {"test_loss", last_eval.loss},
-                     {"test_accuracy", last_eval.accuracy},
-                     {"wall_s", prior_wall_s + elapsed(t0)}});
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "epoch %lld: test accuracy %.2f%%, test loss %.4f",
-                    static_cast<long long>(epoch), 100.0 * last_eval.accuracy, last_eval.loss);
+      std::map<std::string, double> fields{{"epoch", static_cast<double>(epoch)},
+                                           {"test_loss", last_eval.mean.loss},
+                                           {"test_accuracy", last_eval.mean.accuracy},
+                                           {"wall_s", prior_wall_s + elapsed(t0)}};
+      char buf[200];
+      if (s.world > 1) {
+        fields["worst_worker_accuracy"] = last_eval.worst_accuracy;
+        fields["consensus_distance"] = last_eval.consensus;
+        std::snprintf(buf, sizeof buf, "epoch %lld: test accuracy %.2f%% (mean model), worst worker %.2f%%, consensus distance %.3g",
+                      static_cast<long long>(epoch), 100.0 * last_eval.mean.accuracy, 100.0 * last_eval.worst_accuracy,
+                      last_eval.consensus);
+      } else {
+        std::snprintf(buf, sizeof buf, "epoch %lld: test accuracy %.2f%%, test loss %.4f", static_cast<long long>(epoch),
+                      100.0 * last_eval.mean.accuracy, last_eval.mean.loss);
+      }
+      if (metrics) metrics->write("eval", step, fields);
       progress.message(buf);
     } else {
       evaluated_at_end = false;
     }
-    if (step % ckpt_every == 0 || step == end_step) save(prior_wall_s + elapsed(t0));
+    if (step % ckpt_every == 0 || step == end_step || stop_agreed) save(prior_wall_s + elapsed(t0));
   }
   progress.finish_line();
   if (step < s.total_steps) {
     summary.stopped_early = true;
     save(prior_wall_s + elapsed(t0));
   }
-  if (!evaluated_at_end) last_eval = evaluate(*s.model, s.test, cfg.train.eval_batch_size);
+  if (!evaluated_at_end) last_eval = evaluate_all();
 
   summary.steps = step;
-  summary.test_accuracy = last_eval.accuracy;
-  summary.test_loss = last_eval.loss;
+  summary.test_accuracy = last_eval.mean.accuracy;
+  summary.test_loss = last_eval.mean.loss;
+  summary.worst_worker_accuracy = last_eval.worst_accuracy;
+  summary.consensus_distance = last_eval.consensus;
+  const auto totals = s.sum_over_workers({traffic.bytes_sent, traffic.modelled_s});
+  summary.bytes_sent_per_worker = totals[0] / s.world;
+  summary.bytes_sent_per_step = step > 0 ? summary.bytes_sent_per_worker / static_cast<double>(step) : 0.0;
+  summary.modelled_comm_s = totals[1] / s.world;
   summary.wall_s = elapsed(t0);
-  summary.samples_per_s = static_cast<double>(step - start_step) * static_cast<double>(cfg.train.batch_size) /
+  summary.samples_per_s = static_cast<double>(step - start_step) * static_cast<double>(cfg.train.batch_size * s.world) /
                           std::max(summary.wall_s, 1e-9);
   summary.metrics_path = metrics_path;
   summary.checkpoint_path = ckpt_path;

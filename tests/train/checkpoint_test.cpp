@@ -61,7 +61,7 @@ TEST(Checkpoint, RoundTripRestoresParametersInPlaceAndOptimizerState) {
   torch::manual_seed(0);
   auto model = small_mlp();
   train::FlatParameters flat(*model);
-  torch::optim::SGD opt(std::vector<at::Tensor>{flat.values()}, torch::optim::SGDOptions(0.1).momentum(0.9));
+  torch::optim::SGD opt(std::vector<at::Tensor>{flat.optimizer_parameter()}, torch::optim::SGDOptions(0.1).momentum(0.9));
   // One step so that momentum buffers exist.
   auto loss = model->forward(torch::randn({4, 6})).pow(2).sum();
   loss.backward();
@@ -134,6 +134,12 @@ TEST(FlatParameters, ParametersAndGradientsAliasTheFlatBuffers) {
   for (const auto& p : model->parameters()) total += p.grad().abs().sum().item<double>();
   EXPECT_NEAR(flat.gradients().abs().sum().item<double>(), total, 1e-4);
   EXPECT_GT(total, 0);
+  // An optimizer over the flat tensor sees the gradients and moves the model's parameters.
+  EXPECT_TRUE(flat.optimizer_parameter().grad().defined());
+  const at::Tensor before = model->parameters()[0].detach().clone();
+  torch::optim::SGD sgd(std::vector<at::Tensor>{flat.optimizer_parameter()}, torch::optim::SGDOptions(0.1));
+  sgd.step();
+  EXPECT_FALSE(torch::equal(model->parameters()[0].detach(), before));
   flat.zero_grad();
   for (const auto& p : model->parameters()) EXPECT_EQ(p.grad().abs().sum().item<double>(), 0.0);
 }

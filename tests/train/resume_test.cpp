@@ -8,24 +8,13 @@
 
 #include "gossamer/config/config.h"
 #include "gossamer/train/trainer.h"
+#include "toy_data.h"
 
 using namespace gossamer;
 
 namespace {
 
-// Small learnable image data: the class decides which pixel block is bright, plus noise.
-data::Dataset toy_images(int64_t n, uint64_t seed) {
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  data::Dataset d;
-  d.targets = at::randint(0, 10, {n}, gen, at::kLong);
-  d.inputs = at::normal(0.0, 0.5, {n, 1, 28, 28}, gen, at::kFloat);
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t c = d.targets[i].item<int64_t>();
-    d.inputs[i][0].narrow(0, 2 * c, 4).add_(1.0);
-  }
-  d.num_classes = 10;
-  return d;
-}
+using gossamer::testing::toy_images;
 
 config::Config small_config(const std::string& dir) {
   return config::parse_config("", "test",

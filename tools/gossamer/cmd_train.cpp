@@ -56,7 +56,18 @@ int run_train(const TrainArgs& a) {
   std::printf("steps            %lld / %lld%s\n", static_cast<long long>(s.steps), static_cast<long long>(s.total_steps),
               s.stopped_early ? " (stopped early; continue with --resume " : "");
   if (s.stopped_early) std::printf("%s)\n", cfg.output.dir.c_str());
-  std::printf("test accuracy    %.2f%%  (loss %.4f)\n", 100.0 * s.test_accuracy, s.test_loss);
+  if (s.workers > 1) {
+    std::printf("test accuracy    %.2f%% mean model (loss %.4f), worst worker %.2f%%\n", 100.0 * s.test_accuracy,
+                s.test_loss, 100.0 * s.worst_worker_accuracy);
+    std::printf("consensus dist.  %.4g  (1/n sum ||x_i - x_mean||^2)\n", s.consensus_distance);
+    std::printf("bytes sent       %.1f MB per worker, %.1f kB per worker per step (%s, %s)\n",
+                s.bytes_sent_per_worker / 1e6, s.bytes_sent_per_step / 1e3, cfg.optimizer.algorithm.c_str(),
+                cfg.cluster.topology.c_str());
+    std::printf("modelled comm.   %s per worker on a %g Gbit/s, %g us network (cluster.bandwidth_gbps, latency_us)\n",
+                train::format_duration(s.modelled_comm_s).c_str(), cfg.cluster.bandwidth_gbps, cfg.cluster.latency_us);
+  } else {
+    std::printf("test accuracy    %.2f%%  (loss %.4f)\n", 100.0 * s.test_accuracy, s.test_loss);
+  }
   std::printf("wall time        %s  (%.0f samples/s)\n", train::format_duration(s.wall_s).c_str(), s.samples_per_s);
   std::printf("metrics          %s\n", s.metrics_path.c_str());
   std::printf("checkpoint       %s\n", s.checkpoint_path.c_str());

@@ -43,7 +43,10 @@ struct TrainConfig {
 };
 
 struct OptimizerConfig {
-  std::string name = "sgd";  // sgd | adamw
+  // How workers combine their updates (ignored with one worker): parallel-sgd (gradient
+  // allreduce), dsgd (adapt-then-combine gossip; DmSGD with momentum), dsgd-cta (combine-then-adapt).
+  std::string algorithm = "parallel-sgd";
+  std::string name = "sgd";  // the local update: sgd | adamw
   double lr = 0.05;
   double momentum = 0.9;
   bool nesterov = true;
@@ -70,7 +73,9 @@ struct ClusterConfig {
   std::string backend = "inprocess";  // inprocess | gloo
   std::string topology = "ring";
   std::string weights = "metropolis";
-  int64_t timeout_ms = 60000;
+  int64_t timeout_ms = 60000;     // every blocking communication call gives up after this
+  double latency_us = 50.0;       // α-β network model for the modelled communication time
+  double bandwidth_gbps = 1.0;
 };
 
 struct Config {

@@ -22,7 +22,10 @@ class FlatParameters {
   // points each parameter's .grad at the matching slice of a flat gradient buffer.
   explicit FlatParameters(torch::nn::Module& module);
 
-  at::Tensor& values() { return values_; }          // [numel], shares storage with the parameters
+  // [numel], shares storage with the parameters; free to modify in place (no autograd).
+  at::Tensor& values() { return values_; }
+  // The same storage as an autograd leaf whose .grad() is gradients(): what optimizers update.
+  at::Tensor& optimizer_parameter() { return leaf_; }
   at::Tensor& gradients() { return gradients_; }    // [numel], shares storage with the .grad tensors
   int64_t numel() const { return values_.numel(); }
   // Zeroes the gradient buffer in place (backward accumulates into the existing .grad views).
@@ -36,7 +39,7 @@ class FlatParameters {
   const std::vector<Slice>& slices() const { return slices_; }
 
  private:
-  at::Tensor values_, gradients_;
+  at::Tensor values_, leaf_, gradients_;
   std::vector<Slice> slices_;
 };
 

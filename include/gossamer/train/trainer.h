@@ -10,9 +10,23 @@
 #include "gossamer/config/config.h"
 #include "gossamer/data/dataset.h"
 
+namespace gossamer::comm {
+class Communicator;
+}
+namespace gossamer::topology {
+class Topology;
+}
+
 namespace gossamer::train {
 
+// Where a worker stands in a multi-worker run. The default is a single worker with no communicator.
+struct WorkerContext {
+  comm::Communicator* comm = nullptr;             // required when the run has more than one worker
+  const topology::Topology* topology = nullptr;   // required by gossip algorithms
+};
+
 struct RunSummary {
+  int workers = 1;
   int64_t steps = 0;           // completed optimizer steps
   int64_t total_steps = 0;     // planned
   double test_accuracy = 0;    // in [0, 1], at the end
@@ -21,20 +35,32 @@ struct RunSummary {
   double samples_per_s = 0;    // training samples per second, this invocation
   bool stopped_early = false;  // interrupted or train.max_steps reached
   std::string metrics_path, checkpoint_path;
+  // Multi-worker runs (zeros otherwise): the training algorithm's own traffic per worker (metric
+  // reductions excluded), and the models' agreement at the end.
+  double bytes_sent_per_worker = 0;       // total over the run, mean over workers
+  double bytes_sent_per_step = 0;         // per worker per step
+  double modelled_comm_s = 0;             // α-β modelled communication time, mean over workers
+  double consensus_distance = 0;          // (1/n) sum_i ||x_i - x_mean||^2
+  double worst_worker_accuracy = 0;       // lowest test accuracy of any worker's own model
 };
 
 class Trainer {
  public:
   // `train` is this worker's shard; `test` is evaluated at the end of every epoch. Results go to
-  // `out_dir` (created): metrics.jsonl, checkpoint.pt, config.toml.
-  Trainer(const config::Config& config, data::Dataset train, const data::Dataset& test, std::string out_dir);
+  // `out_dir` (created): metrics.jsonl and config.toml (written by rank 0), checkpoint.pt
+  // (one worker) or checkpoint-rank<R>.pt (one per worker).
+  // With ctx.comm set, every worker of the run constructs its Trainer and calls run() together:
+  // the loop makes the same collective calls in the same order on every rank.
+  Trainer(const config::Config& config, data::Dataset train, const data::Dataset& test, std::string out_dir,
+          WorkerContext ctx = {});
   ~Trainer();
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
   // Trains until the planned number of steps, train.max_steps, or until *stop becomes true (then
   // it finishes the current step and writes a checkpoint). With resume = true it continues from
-  // out_dir/checkpoint.pt, producing the same metrics the uninterrupted run would have.
+  // its checkpoint, producing the same metrics the uninterrupted run would have. In multi-worker
+  // runs the stop request is agreed on at the next log step, so that every worker stops together.
   RunSummary run(bool resume, const std::atomic<bool>* stop = nullptr);
 
   int64_t steps_per_epoch() const;

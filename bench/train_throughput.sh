@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Training throughput of LeNet-5 on Fashion-MNIST: `gossamer train` vs the same loop in PyTorch
+# (Debian python3-torch), same batch size, optimizer and threads, in one run.
+# Usage: bench/train_throughput.sh [STEPS=600] [THREADS=2] [BATCH=64]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STEPS=${1:-600}; THREADS=${2:-2}; BATCH=${3:-64}
+LOG_EVERY=50
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+echo "== gossamer train: lenet5, batch $BATCH, $THREADS threads, $STEPS steps"
+build/bin/gossamer train examples/fashion_lenet.toml --set train.max_steps=$STEPS --set train.threads=$THREADS \
+  --set train.batch_size=$BATCH --set train.log_every=$LOG_EVERY --set output.progress=off \
+  --set "output.dir=\"$out/run\"" --set output.checkpoint_every=100000 >/dev/null
+# samples/s over the logged windows after the first (warm-up) one: median.
+ours=$(/usr/bin/python3 - "$out/run/metrics.jsonl" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if '"train"' in l]
+print(statistics.median(r["samples_per_s"] for r in rows[1:]))
+PY
+)
+echo "gossamer samples/s: $ours"
+
+echo "== PyTorch peer (/usr/bin/python3): same model, batch, optimizer, threads"
+peer_json=$(/usr/bin/python3 bench/peer/torch_train_peer.py --steps "$STEPS" --threads "$THREADS" --batch-size "$BATCH")
+echo "$peer_json"
+peer=$(echo "$peer_json" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["samples_per_s"])')
+/usr/bin/python3 -c "print(f'ratio gossamer / pytorch = {float($ours)/float($peer):.2f}x  (goal >= 1.2x)')"

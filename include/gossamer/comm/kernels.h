@@ -1,0 +1,22 @@
+// The arithmetic both backends share, so that they produce the same bits where they run the same
+// order: the rank-order sum of InProcess allreduce and the ascending-j mixing of
+// neighbor_allreduce. Plain loops over blocks that stay in L1, no ATen dispatch per call.
+#pragma once
+
+#include <c10/core/ScalarType.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace gossamer::comm {
+
+// dst[k] = ((src[0][k] + src[1][k]) + ...) for k in [0, numel); divided by srcs.size() when
+// `mean` (a true division, not a multiplication by the reciprocal). float32 / float64 only.
+void sum_in_order(void* dst, const std::vector<const void*>& srcs, int64_t numel, c10::ScalarType dtype, bool mean);
+
+// dst[k] = w[0]*src[0][k] + w[1]*src[1][k] + ..., accumulated left to right in the tensor's
+// dtype (weights rounded to it first). float32 / float64 only. dst may not alias a source.
+void mix_in_order(void* dst, const std::vector<const void*>& srcs, const std::vector<double>& weights,
+                  int64_t numel, c10::ScalarType dtype);
+
+}  // namespace gossamer::comm

@@ -1,0 +1,73 @@
+#include "gossamer/comm/kernels.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace gossamer::comm {
+namespace {
+
+// 2048 elements (8-16 KiB) per block: the destination block stays in L1 while every source is
+// added to it, so each source is streamed from memory exactly once.
+constexpr int64_t kBlock = 2048;
+
+template <typename T>
+void sum_impl(T* dst, const std::vector<const void*>& srcs, int64_t numel, bool mean) {
+  const T divisor = static_cast<T>(srcs.size());
+  for (int64_t b = 0; b < numel; b += kBlock) {
+    const int64_t e = std::min(numel, b + kBlock);
+    const T* s0 = static_cast<const T*>(srcs[0]);
+    for (int64_t k = b; k < e; ++k) dst[k] = s0[k];
+    for (size_t j = 1; j < srcs.size(); ++j) {
+      const T* s = static_cast<const T*>(srcs[j]);
+      for (int64_t k = b; k < e; ++k) dst[k] += s[k];
+    }
+    if (mean) {
+      for (int64_t k = b; k < e; ++k) dst[k] /= divisor;
+    }
+  }
+}
+
+template <typename T>
+void mix_impl(T* dst, const std::vector<const void*>& srcs, const std::vector<double>& weights, int64_t numel) {
+  for (int64_t b = 0; b < numel; b += kBlock) {
+    const int64_t e = std::min(numel, b + kBlock);
+    const T w0 = static_cast<T>(weights[0]);
+    const T* s0 = static_cast<const T*>(srcs[0]);
+    for (int64_t k = b; k < e; ++k) dst[k] = w0 * s0[k];
+    for (size_t j = 1; j < srcs.size(); ++j) {
+      const T w = static_cast<T>(weights[j]);
+      const T* s = static_cast<const T*>(srcs[j]);
+      for (int64_t k = b; k < e; ++k) dst[k] += w * s[k];
+    }
+  }
+}
+
+[[noreturn]] void unsupported(c10::ScalarType dtype, const char* what) {
+  throw std::invalid_argument(std::string(what) + ": dtype " + c10::toString(dtype) +
+                              " is not supported; use float32 or float64");
+}
+
+}  // namespace
+
+void sum_in_order(void* dst, const std::vector<const void*>& srcs, int64_t numel, c10::ScalarType dtype, bool mean) {
+  if (srcs.empty() || numel <= 0) return;
+  switch (dtype) {
+    case c10::ScalarType::Float: return sum_impl(static_cast<float*>(dst), srcs, numel, mean);
+    case c10::ScalarType::Double: return sum_impl(static_cast<double*>(dst), srcs, numel, mean);
+    default: unsupported(dtype, "sum_in_order");
+  }
+}
+
+void mix_in_order(void* dst, const std::vector<const void*>& srcs, const std::vector<double>& weights,
+                  int64_t numel, c10::ScalarType dtype) {
+  if (numel <= 0) return;
+  if (srcs.empty()) throw std::invalid_argument("mix_in_order: no sources (a mixing row is empty)");
+  switch (dtype) {
+    case c10::ScalarType::Float: return mix_impl(static_cast<float*>(dst), srcs, weights, numel);
+    case c10::ScalarType::Double: return mix_impl(static_cast<double*>(dst), srcs, weights, numel);
+    default: unsupported(dtype, "mix_in_order");
+  }
+}
+
+}  // namespace gossamer::comm

@@ -1,0 +1,103 @@
+// `gossamer topology` end to end: the report, the DOT file, and exit status 2 for bad arguments.
+// test_topology links only the topology layer and does not depend on the tool target, so these
+// tests skip (saying so) when bin/gossamer has not been built: `make gossamer_cli test_topology`.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+#include "test_helpers.h"
+#include "test_paths.h"
+
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string tool_path() { return std::string(GOSSAMER_BINARY_DIR) + "/bin/gossamer"; }
+
+class TopologyCommand : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::access(tool_path().c_str(), X_OK) != 0) GTEST_SKIP() << tool_path() << " not built; make gossamer_cli";
+  }
+};
+
+struct ToolResult {
+  int status = -1;
+  std::string out;  // stdout and stderr together
+};
+
+ToolResult gossamer(const std::string& args) {
+  const std::string cmd = tool_path() + " " + args + " 2>&1";
+  ToolResult r;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buf{};
+  size_t got;
+  while ((got = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), got);
+  const int raw = ::pclose(pipe);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
+}
+
+TEST_F(TopologyCommand, ReportsTheRing) {
+  const ToolResult r = gossamer("topology ring --workers 8");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("topology            ring"));
+  EXPECT_THAT(r.out, HasSubstr("workers             8"));
+  EXPECT_THAT(r.out, HasSubstr("period              1 step"));
+  EXPECT_THAT(r.out, HasSubstr("min 2, mean 2.00, max 2"));
+  EXPECT_THAT(r.out, HasSubstr("spectral gap        0.195262"));  // 1 - (1/3 + 2/3 cos(pi/4))
+  EXPECT_THAT(r.out, HasSubstr("diameter            4"));
+  EXPECT_THAT(r.out, HasSubstr("doubly stochastic   yes"));
+  EXPECT_THAT(r.out, HasSubstr("bytes/worker/step   800000 B"));
+  EXPECT_THAT(r.out, HasSubstr("default: a 100k-parameter float32 model"));
+}
+
+TEST_F(TopologyCommand, TimeVaryingAndModelBytes) {
+  const ToolResult r = gossamer("topology one-peer-exponential --workers 16 --model-bytes 1000");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("period              4 steps"));
+  EXPECT_THAT(r.out, HasSubstr("spectral gap        1.000000"));
+  EXPECT_THAT(r.out, HasSubstr("bytes/worker/step   1000 B"));
+}
+
+TEST_F(TopologyCommand, SaysWhenUniformWeightsAreNotDoublyStochastic) {
+  const ToolResult r = gossamer("topology star --workers 5 --weights uniform");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("doubly stochastic   no (column 0 of W(0) sums to 2.2)"));
+}
+
+TEST_F(TopologyCommand, WritesDot) {
+  const std::string path = ::testing::TempDir() + "gossamer_topology_cli.dot";
+  const ToolResult r = gossamer("topology torus --workers 9 --dot " + path);
+  EXPECT_EQ(r.status, 0) << r.out;
+  std::ifstream f(path);
+  std::stringstream text;
+  text << f.rdbuf();
+  EXPECT_THAT(text.str(), HasSubstr("graph \"torus\" {"));
+  EXPECT_THAT(text.str(), HasSubstr("0 -- 1 [label=\"0.2\"]"));
+  EXPECT_THAT(r.out, HasSubstr("png "));  // either the PNG path or why it was skipped
+}
+
+TEST_F(TopologyCommand, BadArgumentsExitWithTwo) {
+  for (const char* args : {"topology hypercube --workers 6", "topology ring --workers abc",
+                                   "topology ring", "topology", "topology mesh --workers 4",
+                                   "topology ring --workers 4 --weights best", "topology ring --workers 4 --frobnicate",
+                                   "topology edge-list --edges /nonexistent.txt"}) {
+    const ToolResult r = gossamer(std::string(args));
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.out;
+    EXPECT_THAT(r.out, HasSubstr("gossamer topology: error:")) << args;
+  }
+  EXPECT_THAT(gossamer("topology hypercube --workers 6").out,
+              HasSubstr("hypercube needs a power-of-two number of workers, got 6"));
+}
+
+}  // namespace
