@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -23,14 +25,33 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The signal handler only writes the signal number into this pipe; the supervision loop reads
-// it (the self-pipe trick: async-signal-safe, and it wakes poll()).
+// Signal handlers only write fixed-size records into this pipe; the supervision loop reads them
+// (the self-pipe trick: async-signal-safe, and it wakes poll()). SIGCHLD reaps in the handler, so
+// records arrive in the order the workers exited: when one worker's exit makes its peers fail
+// a moment later (connection reset), the first one is the one reported.
 int g_signal_pipe[2] = {-1, -1};
+
+struct Event {
+  int32_t kind;  // 0: signal `a` received; 1: child pid `a` exited with wait status `b`
+  int32_t a;
+  int32_t b;
+};
+
+void post(const Event& e) {
+  if (g_signal_pipe[1] >= 0) (void)!write(g_signal_pipe[1], &e, sizeof(e));  // < PIPE_BUF: atomic
+}
 
 extern "C" void on_signal(int sig) {
   const int saved = errno;
-  const unsigned char b = static_cast<unsigned char>(sig);
-  if (g_signal_pipe[1] >= 0) (void)!write(g_signal_pipe[1], &b, 1);
+  post(Event{0, sig, 0});
+  errno = saved;
+}
+
+extern "C" void on_child(int) {
+  const int saved = errno;
+  int status = 0;
+  pid_t pid;
+  while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) post(Event{1, static_cast<int32_t>(pid), status});
   errno = saved;
 }
 
@@ -100,11 +121,18 @@ void signal_worker(const Worker& w, int sig) {
   }
 }
 
-[[noreturn]] void exec_worker(const LaunchOptions& o, int rank, int port, int out_fd, int err_fd) {
+[[noreturn]] void exec_worker(const LaunchOptions& o, int rank, int port, int out_fd, int err_fd, pid_t launcher) {
   // Default dispositions before anything else: our handlers would write into our self-pipe.
   ::signal(SIGINT, SIG_DFL);
   ::signal(SIGTERM, SIG_DFL);
+  ::signal(SIGCHLD, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::setpgid(0, 0);
+  // A launcher killed with SIGKILL cannot stop its workers: have the kernel send them SIGTERM.
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != launcher) ::_exit(128 + SIGTERM);
   if (out_fd >= 0) ::dup2(out_fd, STDOUT_FILENO);
   if (err_fd >= 0) ::dup2(err_fd, STDERR_FILENO);
   // Workers are not in the terminal's foreground group: reading the terminal would stop them.
@@ -161,11 +189,23 @@ LaunchResult launch(const LaunchOptions& o) {
   if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
     throw std::runtime_error(std::string("launch: pipe: ") + std::strerror(errno));
   }
-  struct sigaction sa {}, old_int{}, old_term{};
+  struct sigaction sa {}, sc{}, old_int{}, old_term{}, old_chld{};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
   ::sigaction(SIGINT, &sa, &old_int);
   ::sigaction(SIGTERM, &sa, &old_term);
+  sc.sa_handler = on_child;
+  sigemptyset(&sc.sa_mask);
+  sc.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  ::sigaction(SIGCHLD, &sc, &old_chld);
+  // SIGCHLD stays blocked while workers are forked, so that every pid is recorded before its
+  // exit can be reaped; the loop below unblocks it.
+  sigset_t chld, old_mask;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &chld, &old_mask);
+  const pid_t self = ::getpid();
 
   std::vector<Worker> workers(static_cast<size_t>(o.workers));
   std::fflush(stdout);
@@ -178,20 +218,33 @@ LaunchResult launch(const LaunchOptions& o) {
   const auto stop_all = [&](int sig) {
     for (const auto& w : workers) signal_worker(w, sig);
   };
+  const auto restore = [&] {
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGTERM, &old_term, nullptr);
+    ::sigaction(SIGCHLD, &old_chld, nullptr);
+    ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    ::close(g_signal_pipe[0]);
+    ::close(g_signal_pipe[1]);
+    g_signal_pipe[0] = g_signal_pipe[1] = -1;
+  };
 
   for (int r = 0; r < o.workers; ++r) {
     Worker& w = workers[static_cast<size_t>(r)];
     int out[2] = {-1, -1}, err[2] = {-1, -1};
     if (o.prefix_output && (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)) {
+      const std::string why = std::strerror(errno);
       stop_all(SIGKILL);
-      throw std::runtime_error(std::string("launch: pipe: ") + std::strerror(errno));
+      restore();
+      throw std::runtime_error("launch: pipe: " + why);
     }
     const pid_t pid = ::fork();
     if (pid < 0) {
+      const std::string why = std::strerror(errno);
       stop_all(SIGKILL);
-      throw std::runtime_error(std::string("launch: fork: ") + std::strerror(errno));
+      restore();
+      throw std::runtime_error("launch: fork: " + why);
     }
-    if (pid == 0) exec_worker(o, r, port, out[1], err[1]);  // pipe2 with O_CLOEXEC: dup2'd copies survive exec
+    if (pid == 0) exec_worker(o, r, port, out[1], err[1], self);  // pipe2 with O_CLOEXEC: dup2'd copies survive exec
     ::setpgid(pid, pid);  // also here: whichever of parent and child runs first
     w.pid = pid;
     w.running = true;
@@ -203,6 +256,7 @@ LaunchResult launch(const LaunchOptions& o) {
     }
   }
 
+  ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
   int running = o.workers;
   Clock::time_point all_exited_at = Clock::time_point::max();
   std::vector<char> buf(1 << 16);
@@ -239,41 +293,46 @@ LaunchResult launch(const LaunchOptions& o) {
       }
     }
 
-    unsigned char sig = 0;
-    while (::read(g_signal_pipe[0], &sig, 1) == 1) {
-      if (interrupted_by != 0) {
-        note("second signal: killing the workers");
-        stop_all(SIGKILL);
-        continue;
-      }
-      interrupted_by = sig;
-      note(std::string("got ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", forwarding it to the workers");
-      stop_all(sig);
-      stopping = true;
-      kill_at = std::min(kill_at, Clock::now() + o.grace);
-    }
-
-    for (size_t r = 0; r < workers.size(); ++r) {
-      Worker& w = workers[r];
-      if (!w.running) continue;
-      int status = 0;
-      const pid_t p = ::waitpid(w.pid, &status, WNOHANG);
-      if (p != w.pid) continue;
-      w.running = false;
-      w.status = status;
-      --running;
-      if (running == 0) all_exited_at = Clock::now();
-      const bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-      if (failed && result.failed_rank < 0 && !stopping) {
-        result.failed_rank = static_cast<int>(r);
-        result.exit_code = exit_code_of(status);
-        result.message = "rank " + std::to_string(r) + " " + describe(status);
-        if (running > 0) {
-          note(result.message + "; stopping the other " + std::to_string(running) + " worker(s)");
+    Event events[64];
+    ssize_t got_events;
+    while ((got_events = ::read(g_signal_pipe[0], events, sizeof(events))) > 0) {
+      for (size_t e = 0; e < static_cast<size_t>(got_events) / sizeof(Event); ++e) {
+        const Event& ev = events[e];
+        if (ev.kind == 0) {
+          const int sig = ev.a;
+          if (interrupted_by != 0) {
+            note("second signal: killing the workers");
+            stop_all(SIGKILL);
+            continue;
+          }
+          interrupted_by = sig;
+          note(std::string("got ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", forwarding it to the workers");
+          stop_all(sig);
+          stopping = true;
+          kill_at = std::min(kill_at, Clock::now() + o.grace);
+          continue;
         }
-        stopping = true;
-        stop_all(SIGTERM);
-        kill_at = Clock::now() + o.grace;
+        size_t r = 0;
+        while (r < workers.size() && !(workers[r].running && workers[r].pid == ev.a)) ++r;
+        if (r == workers.size()) continue;  // not one of ours
+        Worker& w = workers[r];
+        const int status = ev.b;
+        w.running = false;
+        w.status = status;
+        --running;
+        if (running == 0) all_exited_at = Clock::now();
+        const bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        if (failed && result.failed_rank < 0 && !stopping) {
+          result.failed_rank = static_cast<int>(r);
+          result.exit_code = exit_code_of(status);
+          result.message = "rank " + std::to_string(r) + " " + describe(status);
+          if (running > 0) {
+            note(result.message + "; stopping the other " + std::to_string(running) + " worker(s)");
+          }
+          stopping = true;
+          stop_all(SIGTERM);
+          kill_at = Clock::now() + o.grace;
+        }
       }
     }
 
@@ -293,11 +352,7 @@ LaunchResult launch(const LaunchOptions& o) {
       }
     }
   }
-  ::sigaction(SIGINT, &old_int, nullptr);
-  ::sigaction(SIGTERM, &old_term, nullptr);
-  ::close(g_signal_pipe[0]);
-  ::close(g_signal_pipe[1]);
-  g_signal_pipe[0] = g_signal_pipe[1] = -1;
+  restore();
 
   if (result.failed_rank >= 0) {
     note(result.message + "; exit status " + std::to_string(result.exit_code));

@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include "gossamer/comm/communicator.h"
+#include "gossamer/optim/detail.h"
+#include "gossamer/topology/topology.h"
 
 namespace gossamer::optim {
 
@@ -22,6 +24,16 @@ void DistributedOptimizer::set_lr(double lr) {
   for (auto& group : local_->param_groups()) group.options().set_lr(lr);
 }
 
+double DistributedOptimizer::lr() const { return local_->param_groups().at(0).options().get_lr(); }
+
+at::Tensor DistributedOptimizer::grad(size_t i) const {
+  at::Tensor g = params_.at(i).grad();
+  if (!g.defined()) {
+    throw std::runtime_error(name() + ": parameter " + std::to_string(i) + " has no gradient (call backward() first)");
+  }
+  return g;
+}
+
 std::map<std::string, at::Tensor> DistributedOptimizer::state() const {
   return {{"step", at::tensor({step_}, at::kLong)}};
 }
@@ -32,4 +44,79 @@ void DistributedOptimizer::load_state(const std::map<std::string, at::Tensor>& s
   step_ = it->second.item<int64_t>();
 }
 
+void DistributedOptimizer::put_tensors(std::map<std::string, at::Tensor>& out, const std::string& prefix,
+                                       const std::vector<at::Tensor>& tensors) {
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (tensors[i].defined()) out[prefix + "." + std::to_string(i)] = tensors[i].detach().clone();
+  }
+}
+
+bool DistributedOptimizer::has_tensors(const std::map<std::string, at::Tensor>& in, const std::string& prefix) {
+  return in.count(prefix + ".0") > 0;
+}
+
+std::vector<at::Tensor> DistributedOptimizer::take_tensors(const std::map<std::string, at::Tensor>& in,
+                                                           const std::string& prefix) const {
+  std::vector<at::Tensor> out;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const std::string key = prefix + "." + std::to_string(i);
+    auto it = in.find(key);
+    if (it == in.end()) {
+      throw std::runtime_error(name() + ": checkpoint state has no '" + key +
+                               "' (was it written by a different algorithm or model?)");
+    }
+    if (it->second.sizes() != params_[i].sizes()) {
+      throw std::runtime_error(name() + ": checkpoint tensor '" + key + "' has shape " +
+                               c10::str(it->second.sizes()) + " but parameter " + std::to_string(i) + " has shape " +
+                               c10::str(params_[i].sizes()));
+    }
+    out.push_back(it->second.detach().to(params_[i].options()).clone());
+  }
+  return out;
+}
+
+namespace detail {
+
+PlainSgd require_plain_sgd(const torch::optim::Optimizer& local, const std::string& algorithm, bool allow_momentum) {
+  const auto* sgd = dynamic_cast<const torch::optim::SGD*>(&local);
+  const std::string what = allow_momentum ? "torch::optim::SGD (momentum allowed, no Nesterov, no dampening)"
+                                          : "plain torch::optim::SGD (momentum 0, no Nesterov)";
+  if (!sgd) {
+    throw std::invalid_argument(algorithm + ": the local optimizer must be " + what +
+                                ": the algorithm defines its own update and takes only the learning rate" +
+                                (allow_momentum ? ", momentum" : "") + " and weight decay from it; got another kind");
+  }
+  if (sgd->param_groups().size() != 1) {
+    throw std::invalid_argument(algorithm + ": the local SGD must have exactly one parameter group, got " +
+                                std::to_string(sgd->param_groups().size()));
+  }
+  const auto& o = static_cast<const torch::optim::SGDOptions&>(sgd->param_groups()[0].options());
+  if (o.nesterov()) {
+    throw std::invalid_argument(algorithm + ": the local SGD has nesterov = true; the algorithm's update has no " +
+                                "Nesterov form: set nesterov = false");
+  }
+  if (o.dampening() != 0.0) {
+    throw std::invalid_argument(algorithm + ": the local SGD has dampening = " + std::to_string(o.dampening()) +
+                                "; only 0 is supported");
+  }
+  if (!allow_momentum && o.momentum() != 0.0) {
+    throw std::invalid_argument(algorithm + ": the local SGD has momentum = " + std::to_string(o.momentum()) +
+                                "; the algorithm is defined for plain gradient steps only: set momentum = 0");
+  }
+  if (o.momentum() < 0.0 || o.momentum() >= 1.0) {
+    throw std::invalid_argument(algorithm + ": momentum = " + std::to_string(o.momentum()) + " must be in [0, 1)");
+  }
+  return PlainSgd{o.momentum(), o.weight_decay()};
+}
+
+void require_matching_size(const topology::Topology& topology, const comm::Communicator& comm,
+                           const std::string& algorithm) {
+  if (topology.size() != comm.size()) {
+    throw std::invalid_argument(algorithm + ": topology '" + topology.name() + "' has " +
+                                std::to_string(topology.size()) + " workers but the communicator has " +
+                                std::to_string(comm.size()));
+  }
+}
+
+}  // namespace detail
 }  // namespace gossamer::optim

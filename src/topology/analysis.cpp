@@ -142,7 +142,7 @@ std::string stochasticity_violation(const Topology& t, bool check_rows, bool che
   }
   if (worst.empty()) return "";
   std::ostringstream os;
-  os.precision(12);
+  os.precision(6);
   os << worst << " sums to " << worst_sum;
   return os.str();
 }

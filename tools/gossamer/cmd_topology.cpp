@@ -163,13 +163,21 @@ void report(const topo::TopologySpec& spec, const topo::Topology& t, int64_t mod
     const auto [r, c] = topo::torus_shape(t.size(), spec.rows, spec.cols);
     os << "shape               " << r << " x " << c << "\n";
   }
-  os << "weights             " << topo::weights_name(spec.weights) << "\n";
+  // These families fix their own weights (regular at every step, where uniform = metropolis).
+  const bool fixed_weights = spec.name == "exponential" || spec.name == "one-peer-exponential" ||
+                             spec.name == "random-gossip";
+  os << "weights             "
+     << (fixed_weights ? std::string(spec.weights.lazy ? "lazy-" : "") + "uniform (fixed by the family)"
+                       : topo::weights_name(spec.weights))
+     << "\n";
   os << "period              " << t.period() << (t.period() == 1 ? " step (static)" : " steps (time-varying)") << "\n";
   os.precision(2);
   os << "degree (union)      min " << deg.min << ", mean " << deg.mean << ", max " << deg.max
      << (t.is_static() ? "" : "  (out-degree over one period)") << "\n";
   os.precision(6);
-  os << "spectral gap        " << 1.0 - beta << "  (1 - beta, beta = " << beta << " = ||"
+  std::ostringstream beta_text;  // %g-style: a tiny beta (long gossip periods) stays readable
+  beta_text << beta;
+  os << "spectral gap        " << 1.0 - beta << "  (1 - beta, beta = " << beta_text.str() << " = ||"
      << (t.is_static() ? "W" : "W(p-1)...W(0)") << " - 11^T/n||_2" << (t.is_static() ? "" : ", per period") << ")\n";
   if (!t.is_static()) {
     os << "  per step          " << 1.0 - std::pow(beta, 1.0 / t.period()) << "  (1 - beta^(1/period))\n";

@@ -1,7 +1,8 @@
 // Distributed optimizers: drop-in for a LibTorch training loop. Build one from the parameters, a
 // communicator (and a topology for gossip methods) and a local LibTorch optimizer; call step()
 // after backward(). Written once against Communicator + Topology, so every algorithm runs on the
-// InProcess and the Gloo backends alike.
+// InProcess and the Gloo backends alike. The algorithms and their options: docs/optimizers.md;
+// one entry point by name: factory.h.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -23,7 +24,9 @@ namespace gossamer::optim {
 class DistributedOptimizer {
  public:
   // `params`: leaf tensors whose .grad() backward fills (pass one flat tensor for one message per
-  // step); `local`: the update each worker applies to its own copy (SGD, AdamW, ...).
+  // step); `local`: the update each worker applies to its own copy (SGD, AdamW, ...). Algorithms
+  // that define their own update (d2, gradient-tracking, decentlam, dadam) use it only for its
+  // learning rate and weight decay and say so in their header.
   DistributedOptimizer(std::vector<at::Tensor> params, comm::Communicator& comm,
                        std::unique_ptr<torch::optim::Optimizer> local);
   virtual ~DistributedOptimizer();
@@ -34,16 +37,31 @@ class DistributedOptimizer {
   virtual void step() = 0;
   virtual std::string name() const = 0;
 
+  // Sets the learning rate of every parameter group of the local optimizer; the algorithms read it
+  // back at every step, so a schedule that calls set_lr before each step() is honoured.
   void set_lr(double lr);
   torch::optim::Optimizer& local() { return *local_; }
   comm::Communicator& communicator() { return comm_; }
   int64_t steps_taken() const { return step_; }
 
-  // Algorithm state beyond the local optimizer's (previous iterates, trackers), for checkpoints.
+  // Algorithm state beyond the local optimizer's (previous iterates, trackers, momenta, outer
+  // state), for checkpoints: "step" plus "<algorithm>.<what>.<param index>" tensors (copies).
+  // load_state(state()) on a fresh optimizer built the same way continues bit for bit.
   virtual std::map<std::string, at::Tensor> state() const;
   virtual void load_state(const std::map<std::string, at::Tensor>& state);
 
  protected:
+  // The local optimizer's learning rate (first parameter group; set_lr sets them all).
+  double lr() const;
+  // params_[i].grad(); throws std::runtime_error naming the algorithm when backward() did not fill it.
+  at::Tensor grad(size_t i) const;
+  // Checkpoint helpers: put_tensors stores copies under "<prefix>.<i>"; take_tensors reads them
+  // back, checking that every key is there and each shape matches params_[i] (throws naming the key).
+  static void put_tensors(std::map<std::string, at::Tensor>& out, const std::string& prefix,
+                          const std::vector<at::Tensor>& tensors);
+  std::vector<at::Tensor> take_tensors(const std::map<std::string, at::Tensor>& in, const std::string& prefix) const;
+  static bool has_tensors(const std::map<std::string, at::Tensor>& in, const std::string& prefix);
+
   std::vector<at::Tensor> params_;
   comm::Communicator& comm_;
   std::unique_ptr<torch::optim::Optimizer> local_;

@@ -1,0 +1,103 @@
+#include "gossamer/optim/dadam.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "gossamer/comm/communicator.h"
+#include "gossamer/optim/detail.h"
+#include "gossamer/topology/analysis.h"
+#include "gossamer/topology/topology.h"
+
+namespace gossamer::optim {
+
+void DAdamOptions::validate() const {
+  if (!(beta1 >= 0.0 && beta1 < 1.0)) {
+    throw std::invalid_argument("DAdamOptions.beta1 = " + std::to_string(beta1) + ": must be in [0, 1)");
+  }
+  if (!(beta2 >= 0.0 && beta2 < 1.0)) {
+    throw std::invalid_argument("DAdamOptions.beta2 = " + std::to_string(beta2) + ": must be in [0, 1)");
+  }
+  if (!(eps > 0.0)) throw std::invalid_argument("DAdamOptions.eps = " + std::to_string(eps) + ": must be > 0");
+}
+
+DAdam::DAdam(std::vector<at::Tensor> params, comm::Communicator& comm, std::unique_ptr<torch::optim::Optimizer> local,
+             const topology::Topology& topology, DAdamOptions options)
+    : DistributedOptimizer(std::move(params), comm, std::move(local)), topology_(topology), options_(options) {
+  options_.validate();
+  detail::require_matching_size(topology_, comm, "dadam");
+  if (options_.tracking && !topology::is_doubly_stochastic(topology_)) {
+    throw std::invalid_argument("dadam: tracking = true needs a doubly stochastic W; topology '" + topology_.name() +
+                                "' is not (" + topology::stochasticity_violation(topology_, true, true) + ")");
+  }
+  weight_decay_ = detail::require_plain_sgd(*local_, "dadam", /*allow_momentum=*/false).weight_decay;
+}
+
+void DAdam::step() {
+  torch::NoGradGuard no_grad;
+  const double a = lr();
+  const bool first = m_.empty();
+  if (first) {
+    m_.resize(params_.size());
+    v_.resize(params_.size());
+    if (options_.tracking) {
+      y_mixed_.resize(params_.size());
+      g_prev_.resize(params_.size());
+    }
+  }
+  const double t = static_cast<double>(step_ + 1);
+  const double c1 = 1.0 - std::pow(options_.beta1, t);
+  const double c2 = 1.0 - std::pow(options_.beta2, t);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    at::Tensor& x = params_[i];
+    at::Tensor g = grad(i);
+    if (weight_decay_ != 0.0) g = g + weight_decay_ * x;
+    at::Tensor y = g;
+    if (options_.tracking) y = first ? g.clone() : y_mixed_[i] + g - g_prev_[i];
+    if (first) {
+      m_[i] = at::zeros_like(x);
+      v_[i] = at::zeros_like(x);
+    }
+    m_[i].mul_(options_.beta1).add_(y, 1.0 - options_.beta1);
+    v_[i].mul_(options_.beta2).addcmul_(y, y, 1.0 - options_.beta2);
+    at::Tensor d = (m_[i] / c1) / ((v_[i] / c2).sqrt() + options_.eps);
+    at::Tensor z = x - a * d;
+    if (options_.tracking) {
+      at::Tensor buf = at::stack({z, y}).contiguous();  // one message carries the model and the tracker
+      comm_.neighbor_allreduce(buf, topology_, step_);
+      x.copy_(buf[0]);
+      y_mixed_[i] = buf[1].clone();
+      g_prev_[i] = g.clone();
+    } else {
+      comm_.neighbor_allreduce(z, topology_, step_);
+      x.copy_(z);
+    }
+  }
+  ++step_;
+}
+
+std::map<std::string, at::Tensor> DAdam::state() const {
+  auto s = DistributedOptimizer::state();
+  put_tensors(s, "dadam.m", m_);
+  put_tensors(s, "dadam.v", v_);
+  put_tensors(s, "dadam.y_mixed", y_mixed_);
+  put_tensors(s, "dadam.g_prev", g_prev_);
+  return s;
+}
+
+void DAdam::load_state(const std::map<std::string, at::Tensor>& state) {
+  DistributedOptimizer::load_state(state);
+  m_.clear();
+  v_.clear();
+  y_mixed_.clear();
+  g_prev_.clear();
+  if (step_ == 0) return;
+  m_ = take_tensors(state, "dadam.m");
+  v_ = take_tensors(state, "dadam.v");
+  if (options_.tracking) {
+    y_mixed_ = take_tensors(state, "dadam.y_mixed");
+    g_prev_ = take_tensors(state, "dadam.g_prev");
+  }
+}
+
+}  // namespace gossamer::optim
