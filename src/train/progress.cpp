@@ -19,7 +19,8 @@ ProgressMode parse_progress_mode(const std::string& name) {
 std::string format_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
   char buf[32];
-  if (s < 60) std::snprintf(buf, sizeof buf, "%.1fs", s);
+  if (s < 1) std::snprintf(buf, sizeof buf, "%.1fms", s * 1e3);
+  else if (s < 60) std::snprintf(buf, sizeof buf, "%.1fs", s);
   else if (s < 3600) std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
   else std::snprintf(buf, sizeof buf, "%dh%02dm%02ds", static_cast<int>(s) / 3600, (static_cast<int>(s) / 60) % 60,
                      static_cast<int>(s) % 60);

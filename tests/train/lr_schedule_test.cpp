@@ -43,3 +43,25 @@ TEST(LrSchedule, RejectsBadSpecs) {
   s.base_lr = -1;
   EXPECT_THROW(LrSchedule{s}, std::invalid_argument);
 }
+
+#include "gossamer/train/progress.h"
+
+TEST(Progress, FormatsDurationsAndTheProgressLine) {
+  using gossamer::train::format_duration;
+  EXPECT_EQ(format_duration(0.0085), "8.5ms");
+  EXPECT_EQ(format_duration(12.34), "12.3s");
+  EXPECT_EQ(format_duration(245), "4m05s");
+  EXPECT_EQ(format_duration(3723), "1h02m03s");
+  EXPECT_EQ(format_duration(-1), "?");
+  gossamer::train::ProgressState s;
+  s.epoch = 2;
+  s.epochs = 12;
+  s.step = 1000;
+  s.total_steps = 11256;
+  s.loss = 0.3778;
+  s.accuracy = 0.8582;
+  s.samples_per_s = 7300;
+  s.eta_s = 90;
+  EXPECT_EQ(gossamer::train::Progress::format(s),
+            "epoch 2/12  step 1000/11256  loss 0.3778  acc 85.82%  7300 samples/s  ETA 1m30s");
+}

@@ -37,6 +37,6 @@ class Progress {
   std::chrono::steady_clock::time_point last_draw_{};
 };
 
-std::string format_duration(double seconds);  // "1h02m03s", "4m05s", "12.3s"
+std::string format_duration(double seconds);  // "1h02m03s", "4m05s", "12.3s", "8.5ms"
 
 }  // namespace gossamer::train
