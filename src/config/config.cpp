@@ -230,7 +230,15 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
   }
   {
     SectionReader r(section(root, "optimizer"), "optimizer");
-    r.read("algorithm", c.optimizer.algorithm, {"parallel-sgd", "dsgd", "dsgd-cta"});
+    r.read("algorithm", c.optimizer.algorithm,
+           {"parallel-sgd", "dsgd", "dsgd-cta", "gossip-pga", "local-sgd", "d2", "gradient-tracking", "decentlam",
+            "wagma", "diloco", "dadam"});
+    r.read("period", c.optimizer.period, 1);
+    r.read("group_size", c.optimizer.group_size, 1, 1 << 20);
+    r.read("global_period", c.optimizer.global_period, 1);
+    r.read("outer_lr", c.optimizer.outer_lr, 0.0, 100.0, true);
+    r.read("outer_momentum", c.optimizer.outer_momentum, 0.0, 0.999999);
+    r.read("tracking", c.optimizer.tracking);
     r.read("name", c.optimizer.name, {"sgd", "adamw"});
     r.read("lr", c.optimizer.lr, 0.0, 100.0, true);
     r.read("momentum", c.optimizer.momentum, 0.0, 0.999999);
@@ -310,6 +318,12 @@ std::string to_toml(const Config& c) {
                             {"max_steps", c.train.max_steps},
                             {"eval_batch_size", c.train.eval_batch_size}}},
       {"optimizer", toml::table{{"algorithm", c.optimizer.algorithm},
+                                {"period", c.optimizer.period},
+                                {"group_size", c.optimizer.group_size},
+                                {"global_period", c.optimizer.global_period},
+                                {"outer_lr", c.optimizer.outer_lr},
+                                {"outer_momentum", c.optimizer.outer_momentum},
+                                {"tracking", c.optimizer.tracking},
                                 {"name", c.optimizer.name},
                                 {"lr", c.optimizer.lr},
                                 {"momentum", c.optimizer.momentum},

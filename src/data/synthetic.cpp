@@ -37,37 +37,36 @@ Draws draw(const SyntheticSpec& s) {
   return d;
 }
 
-}  // namespace
-
-ConvexProblem make_least_squares(const SyntheticSpec& spec) {
+// Shared by both problems: features and truths from draw(), targets from `label(A_i, x_i, gen)`.
+template <typename Label>
+ConvexProblem assemble(const SyntheticSpec& spec, int64_t num_classes, Label label) {
   Draws d = draw(spec);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(spec.seed + 0x9e3779b97f4a7c15ULL);
   ConvexProblem p;
   p.x0 = d.x0;
-  for (int w = 0; w < spec.workers; ++w) {
+  for (size_t w = 0; w < static_cast<size_t>(spec.workers); ++w) {
     Dataset ds;
-    ds.inputs = d.features[static_cast<size_t>(w)];
-    ds.targets = at::mv(ds.inputs, d.truths[static_cast<size_t>(w)]) +
-                 at::normal(0.0, spec.noise, {spec.samples_per_worker}, gen, at::TensorOptions().dtype(at::kDouble));
+    ds.inputs = d.features[w];
+    ds.targets = label(ds.inputs, d.truths[w], gen);
+    ds.num_classes = num_classes;
     p.workers.push_back(ds);
   }
   return p;
 }
 
+}  // namespace
+
+ConvexProblem make_least_squares(const SyntheticSpec& spec) {
+  return assemble(spec, 0, [&](const at::Tensor& a, const at::Tensor& x, at::Generator& gen) {
+    return at::mv(a, x) +
+           at::normal(0.0, spec.noise, {spec.samples_per_worker}, gen, at::TensorOptions().dtype(at::kDouble));
+  });
+}
+
 ConvexProblem make_logistic_regression(const SyntheticSpec& spec) {
-  Draws d = draw(spec);
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(spec.seed + 0x9e3779b97f4a7c15ULL);
-  ConvexProblem p;
-  p.x0 = d.x0;
-  for (int w = 0; w < spec.workers; ++w) {
-    Dataset ds;
-    ds.inputs = d.features[static_cast<size_t>(w)];
-    at::Tensor prob = at::sigmoid(at::mv(ds.inputs, d.truths[static_cast<size_t>(w)]) * 4.0);
-    ds.targets = at::bernoulli(prob, gen);
-    ds.num_classes = 2;
-    p.workers.push_back(ds);
-  }
-  return p;
+  return assemble(spec, 2, [](const at::Tensor& a, const at::Tensor& x, at::Generator& gen) {
+    return at::bernoulli(at::sigmoid(at::mv(a, x) * 4.0), gen);
+  });
 }
 
 }  // namespace gossamer::data

@@ -1,18 +1,14 @@
 #include "gossamer/topology/exponential.h"
 
+#include "check_size.h"
+
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace gossamer::topology {
 
-namespace {
-void check_size(const char* family, int n) {
-  if (n < 1) {
-    throw std::invalid_argument(std::string(family) + " needs at least 1 worker, got " + std::to_string(n));
-  }
-}
-}  // namespace
+using detail::check_size;
 
 int exponential_degree(int n) {
   int tau = 0;

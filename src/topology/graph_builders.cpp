@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <sstream>
+#include "check_size.h"
+
 #include <stdexcept>
 #include <string>
 
@@ -9,13 +11,7 @@
 
 namespace gossamer::topology {
 
-namespace {
-void check_size(const char* family, int n) {
-  if (n < 1) {
-    throw std::invalid_argument(std::string(family) + " needs at least 1 worker, got " + std::to_string(n));
-  }
-}
-}  // namespace
+using detail::check_size;
 
 Graph ring_graph(int n) {
   check_size("ring", n);

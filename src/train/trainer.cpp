@@ -13,8 +13,7 @@
 #include "gossamer/comm/communicator.h"
 #include "gossamer/models/model.h"
 #include "gossamer/optim/distributed_optimizer.h"
-#include "gossamer/optim/dsgd.h"
-#include "gossamer/optim/parallel_sgd.h"
+#include "gossamer/optim/factory.h"
 #include "gossamer/train/batch_stream.h"
 #include "gossamer/train/checkpoint.h"
 #include "gossamer/train/evaluate.h"
@@ -50,19 +49,20 @@ std::unique_ptr<torch::optim::Optimizer> make_local_optimizer(const config::Opti
 
 std::unique_ptr<optim::DistributedOptimizer> make_distributed_optimizer(const config::OptimizerConfig& c,
                                                                         at::Tensor flat, const WorkerContext& ctx) {
-  auto local = make_local_optimizer(c, flat);
-  std::vector<at::Tensor> params{flat};
-  if (c.algorithm == "parallel-sgd") return std::make_unique<optim::ParallelSgd>(params, *ctx.comm, std::move(local));
-  if (!ctx.topology) throw std::invalid_argument("optimizer.algorithm = " + c.algorithm + " needs a topology");
-  if (c.algorithm == "dsgd") {
-    return std::make_unique<optim::DSgd>(params, *ctx.comm, std::move(local), *ctx.topology,
-                                         optim::GossipOrder::AdaptThenCombine);
-  }
-  if (c.algorithm == "dsgd-cta") {
-    return std::make_unique<optim::DSgd>(params, *ctx.comm, std::move(local), *ctx.topology,
-                                         optim::GossipOrder::CombineThenAdapt);
-  }
-  throw std::invalid_argument("unknown optimizer.algorithm '" + c.algorithm + "'");
+  optim::AlgorithmOptions o;
+  o.gossip_pga.period = c.period;
+  o.local_sgd.period = c.period;
+  o.diloco.period = c.period;
+  o.diloco.outer_lr = c.outer_lr;
+  o.diloco.outer_momentum = c.outer_momentum;
+  o.wagma.group_size = static_cast<int>(c.group_size);
+  o.wagma.global_period = c.global_period;
+  o.dadam.beta1 = c.beta1;
+  o.dadam.beta2 = c.beta2;
+  o.dadam.eps = c.eps;
+  o.dadam.tracking = c.tracking;
+  return optim::make_distributed_optimizer(c.algorithm, o, {flat}, *ctx.comm, ctx.topology,
+                                           make_local_optimizer(c, flat));
 }
 
 // Loss/accuracy accumulated between two log steps, plus the algorithm's traffic; saved in

@@ -60,7 +60,7 @@ TEST(Config, UnknownKeyNamesKeyLineAndKnownKeys) {
   const std::string msg = error_of("[optimizer]\nlrr = 0.1\n");
   EXPECT_THAT(msg, HasSubstr("unknown key 'optimizer.lrr'"));
   EXPECT_THAT(msg, HasSubstr("test.toml:2"));
-  EXPECT_THAT(msg, HasSubstr("known keys in [optimizer]: algorithm, name, lr,"));
+  EXPECT_THAT(msg, HasSubstr("known keys in [optimizer]: algorithm, period, group_size,"));
 }
 
 TEST(Config, UnknownSection) {

@@ -43,9 +43,15 @@ struct TrainConfig {
 };
 
 struct OptimizerConfig {
-  // How workers combine their updates (ignored with one worker): parallel-sgd (gradient
-  // allreduce), dsgd (adapt-then-combine gossip; DmSGD with momentum), dsgd-cta (combine-then-adapt).
+  // How workers combine their updates (ignored with one worker): parallel-sgd, dsgd, dsgd-cta,
+  // gossip-pga, local-sgd, d2, gradient-tracking, decentlam, wagma, diloco, dadam (docs/optimizers.md).
   std::string algorithm = "parallel-sgd";
+  int64_t period = 16;          // H for gossip-pga, local-sgd and diloco
+  int64_t group_size = 4;       // wagma: workers per group
+  int64_t global_period = 10;   // wagma: steps between global averages
+  double outer_lr = 0.7;        // diloco
+  double outer_momentum = 0.9;  // diloco
+  bool tracking = false;        // dadam: Adam on a gradient tracker
   std::string name = "sgd";  // the local update: sgd | adamw
   double lr = 0.05;
   double momentum = 0.9;
