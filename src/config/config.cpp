@@ -187,7 +187,7 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
   }
   for (const auto& o : overrides) apply_override(root, o);
 
-  static const std::vector<std::string> kSections = {"data", "model", "train", "optimizer", "schedule", "output", "cluster"};
+  static const std::vector<std::string> kSections = {"data", "model", "train", "optimizer", "schedule", "output", "cluster", "sparse"};
   for (const auto& [k, node] : root) {
     const std::string name(k.str());
     if (std::find(kSections.begin(), kSections.end(), name) == kSections.end()) {
@@ -226,6 +226,7 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.read("log_every", c.train.log_every, 1);
     r.read("max_steps", c.train.max_steps, 0);
     r.read("eval_batch_size", c.train.eval_batch_size, 1);
+    r.read("init_from", c.train.init_from);
     r.reject_unknown();
   }
   {
@@ -280,6 +281,46 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.read("bandwidth_gbps", c.cluster.bandwidth_gbps, 0.0, 1e6, true);
     r.reject_unknown();
   }
+  {
+    SectionReader r(section(root, "sparse"), "sparse");
+    auto& s = c.sparse;
+    r.read("method", s.method, {"none", "oneshot", "gmp", "gap", "rigl", "set", "srste"});
+    r.read("sparsity", s.sparsity, 0.0, 1.0);
+    r.read("scorer", s.scorer, {"magnitude", "woodfisher"});
+    r.read("pattern", s.pattern, {"unstructured", "n:m", "block"});
+    r.read("n", s.n, 1, 1024);
+    r.read("m", s.m, 1, 1024);
+    r.read("block_rows", s.block_rows, 1, 4096);
+    r.read("block_cols", s.block_cols, 1, 4096);
+    r.read("allocation", s.allocation, {"uniform", "global", "erk"});
+    r.read("exempt_first", s.exempt_first);
+    r.read("exempt_last", s.exempt_last);
+    r.read("overrides", s.overrides);
+    r.read("start_epoch", s.start_epoch, 0.0, kInf);
+    r.read("end_epoch", s.end_epoch, -1.0, kInf);
+    r.read("update_every", s.update_every, 1);
+    r.read("initial_sparsity", s.initial_sparsity, 0.0, 1.0);
+    r.read("drop_fraction", s.drop_fraction, 0.0, 1.0);
+    r.read("gap_partitions", s.gap_partitions, 1, 1024);
+    r.read("gap_epochs", s.gap_epochs, 0.0, kInf, true);
+    r.read("srste_lambda", s.srste_lambda, 0.0, 1.0);
+    r.read("woodfisher_samples", s.woodfisher_samples, 1, 100000);
+    r.read("woodfisher_block", s.woodfisher_block, 1, 100000);
+    r.read("woodfisher_damping", s.woodfisher_damping, 0.0, kInf, true);
+    r.read("export", s.export_model);
+    r.reject_unknown();
+    if (s.n >= s.m && (s.pattern == "n:m" || s.method == "srste")) {
+      throw ConfigError("config: sparse.n = " + std::to_string(s.n) + " must be smaller than sparse.m = " +
+                        std::to_string(s.m) + " (N:M keeps n of every m weights)");
+    }
+    if (s.method == "srste" && s.pattern != "n:m") {
+      throw ConfigError("config: sparse.method = \"srste\" trains an N:M pattern: set sparse.pattern = \"n:m\"");
+    }
+    if (s.initial_sparsity > s.sparsity) {
+      throw ConfigError("config: sparse.initial_sparsity (" + std::to_string(s.initial_sparsity) +
+                        ") must not exceed sparse.sparsity (" + std::to_string(s.sparsity) + ")");
+    }
+  }
   return c;
 }
 
@@ -316,7 +357,8 @@ std::string to_toml(const Config& c) {
                             {"threads", c.train.threads},
                             {"log_every", c.train.log_every},
                             {"max_steps", c.train.max_steps},
-                            {"eval_batch_size", c.train.eval_batch_size}}},
+                            {"eval_batch_size", c.train.eval_batch_size},
+                            {"init_from", c.train.init_from}}},
       {"optimizer", toml::table{{"algorithm", c.optimizer.algorithm},
                                 {"period", c.optimizer.period},
                                 {"group_size", c.optimizer.group_size},
@@ -345,6 +387,30 @@ std::string to_toml(const Config& c) {
                               {"timeout_ms", c.cluster.timeout_ms},
                               {"latency_us", c.cluster.latency_us},
                               {"bandwidth_gbps", c.cluster.bandwidth_gbps}}},
+      {"sparse", toml::table{{"method", c.sparse.method},
+                             {"sparsity", c.sparse.sparsity},
+                             {"scorer", c.sparse.scorer},
+                             {"pattern", c.sparse.pattern},
+                             {"n", c.sparse.n},
+                             {"m", c.sparse.m},
+                             {"block_rows", c.sparse.block_rows},
+                             {"block_cols", c.sparse.block_cols},
+                             {"allocation", c.sparse.allocation},
+                             {"exempt_first", c.sparse.exempt_first},
+                             {"exempt_last", c.sparse.exempt_last},
+                             {"overrides", c.sparse.overrides},
+                             {"start_epoch", c.sparse.start_epoch},
+                             {"end_epoch", c.sparse.end_epoch},
+                             {"update_every", c.sparse.update_every},
+                             {"initial_sparsity", c.sparse.initial_sparsity},
+                             {"drop_fraction", c.sparse.drop_fraction},
+                             {"gap_partitions", c.sparse.gap_partitions},
+                             {"gap_epochs", c.sparse.gap_epochs},
+                             {"srste_lambda", c.sparse.srste_lambda},
+                             {"woodfisher_samples", c.sparse.woodfisher_samples},
+                             {"woodfisher_block", c.sparse.woodfisher_block},
+                             {"woodfisher_damping", c.sparse.woodfisher_damping},
+                             {"export", c.sparse.export_model}}},
   };
   std::ostringstream os;
   os << root << "\n";

@@ -14,6 +14,8 @@ LeNet5::LeNet5(int64_t in_channels, int64_t image_size, int64_t num_classes) {
   fc1_ = register_module("fc1", torch::nn::Linear(16 * after * after, 120));
   fc2_ = register_module("fc2", torch::nn::Linear(120, 84));
   fc3_ = register_module("fc3", torch::nn::Linear(84, num_classes));
+  set_weight_uses("conv1.weight", image_size * image_size);
+  set_weight_uses("conv2.weight", (image_size / 2 - 4) * (image_size / 2 - 4));
 }
 
 at::Tensor LeNet5::forward(const at::Tensor& input) {

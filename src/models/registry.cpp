@@ -22,7 +22,7 @@ std::shared_ptr<Model> make_model(const ModelSpec& spec) {
       throw std::invalid_argument("model '" + spec.name + "' needs square images shaped [channels, h, w]");
     }
     if (spec.name == "lenet5") return std::make_shared<LeNet5>(shape[0], shape[1], spec.num_classes);
-    return std::make_shared<ResNet20>(shape[0], spec.num_classes, spec.width);
+    return std::make_shared<ResNet20>(shape[0], spec.num_classes, spec.width, shape[1]);
   }
   std::string known;
   for (const auto& n : model_names()) known += (known.empty() ? "" : ", ") + n;

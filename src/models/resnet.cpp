@@ -39,16 +39,22 @@ struct ResNet20::Blocks {
   std::vector<BasicBlock> blocks;
 };
 
-ResNet20::ResNet20(int64_t in_channels, int64_t num_classes, int64_t width) : blocks_(std::make_shared<Blocks>()) {
+ResNet20::ResNet20(int64_t in_channels, int64_t num_classes, int64_t width, int64_t image_size) : blocks_(std::make_shared<Blocks>()) {
   stem_ = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, width, 3).padding(1).bias(false)));
   stem_bn_ = register_module("bn1", torch::nn::BatchNorm2d(width));
   int64_t in = width;
+  set_weight_uses("conv1.weight", image_size * image_size);
+  int64_t side = image_size;  // spatial size of the current feature map
   for (int stage = 0; stage < 3; ++stage) {
     const int64_t out = width << stage;
     for (int b = 0; b < 3; ++b) {
       const int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
-      blocks_->blocks.push_back(register_module("layer" + std::to_string(stage + 1) + "_" + std::to_string(b),
-                                                BasicBlock(in, out, stride)));
+      const std::string name = "layer" + std::to_string(stage + 1) + "_" + std::to_string(b);
+      blocks_->blocks.push_back(register_module(name, BasicBlock(in, out, stride)));
+      side = (side - 1) / stride + 1;  // 3x3 pad 1 (and the 1x1 shortcut) with this stride
+      for (const char* conv : {".conv1.weight", ".conv2.weight", ".shortcut.weight"}) {
+        set_weight_uses(name + conv, side * side);
+      }
       in = out;
     }
   }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <filesystem>
 #include <mutex>
@@ -14,6 +15,8 @@
 #include "gossamer/models/model.h"
 #include "gossamer/optim/distributed_optimizer.h"
 #include "gossamer/optim/factory.h"
+#include "gossamer/sparse/export.h"
+#include "gossamer/sparse/pruner.h"
 #include "gossamer/train/batch_stream.h"
 #include "gossamer/train/checkpoint.h"
 #include "gossamer/train/evaluate.h"
@@ -65,6 +68,67 @@ std::unique_ptr<optim::DistributedOptimizer> make_distributed_optimizer(const co
                                            make_local_optimizer(c, flat));
 }
 
+sparse::PruneSpec make_prune_spec(const config::Config& cfg, int64_t steps_per_epoch, int64_t total_steps) {
+  const auto& c = cfg.sparse;
+  auto steps = [&](double epochs) { return static_cast<int64_t>(std::llround(epochs * static_cast<double>(steps_per_epoch))); };
+  sparse::PruneSpec p;
+  p.method = sparse::parse_prune_method(c.method);
+  p.sparsity = c.sparsity;
+  p.scorer = sparse::parse_prune_scorer(c.scorer);
+  p.pattern.kind = c.pattern == "n:m" ? sparse::PatternKind::NM
+                   : c.pattern == "block" ? sparse::PatternKind::Block
+                                          : sparse::PatternKind::Unstructured;
+  p.pattern.n = c.n;
+  p.pattern.m = c.m;
+  p.pattern.block_rows = c.block_rows;
+  p.pattern.block_cols = c.block_cols;
+  p.allocation.kind = sparse::parse_allocation(c.allocation);
+  p.allocation.overrides = sparse::parse_overrides(c.overrides);
+  p.allocation.exempt_first = c.exempt_first;
+  p.allocation.exempt_last = c.exempt_last;
+  p.start_step = steps(c.start_epoch);
+  // By default masks stop changing after 75% of training, leaving the rest to fine-tune.
+  p.end_step = c.end_epoch < 0 ? (total_steps * 3) / 4 : steps(c.end_epoch);
+  p.update_every = c.update_every;
+  p.initial_sparsity = c.initial_sparsity;
+  p.drop_fraction = c.drop_fraction;
+  p.gap_partitions = c.gap_partitions;
+  p.gap_phase_steps = std::max<int64_t>(1, steps(c.gap_epochs));
+  p.srste_lambda = c.srste_lambda;
+  p.woodfisher_samples = c.woodfisher_samples;
+  p.woodfisher.block_size = c.woodfisher_block;
+  p.woodfisher.damping = c.woodfisher_damping;
+  p.seed = static_cast<uint64_t>(cfg.train.seed) * 7u + 11u;
+  if ((p.method == sparse::PruneMethod::Gmp || p.method == sparse::PruneMethod::Rigl ||
+       p.method == sparse::PruneMethod::Set) && p.end_step < p.start_step) {
+    throw std::invalid_argument("sparse.end_epoch must not be before sparse.start_epoch");
+  }
+  return p;
+}
+
+// Every tensor of optimizer state shaped like the flat parameters (momenta, Adam moments, gossip
+// trackers): what a mask must also zero.
+std::vector<at::Tensor> optimizer_state_tensors(torch::optim::Optimizer& local, optim::DistributedOptimizer* distributed) {
+  std::vector<at::Tensor> out;
+  for (auto& [key, state] : local.state()) {
+    if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(state.get())) {
+      out.push_back(sgd->momentum_buffer());
+    } else if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(state.get())) {
+      out.push_back(adamw->exp_avg());
+      out.push_back(adamw->exp_avg_sq());
+      out.push_back(adamw->max_exp_avg_sq());
+    } else if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(state.get())) {
+      out.push_back(adam->exp_avg());
+      out.push_back(adam->exp_avg_sq());
+      out.push_back(adam->max_exp_avg_sq());
+    }
+  }
+  if (distributed) {
+    for (auto& [name, t] : distributed->state()) out.push_back(t);
+  }
+  return out;
+}
+
 // Loss/accuracy accumulated between two log steps, plus the algorithm's traffic; saved in
 // checkpoints so that a resumed run logs the same averages.
 struct Window {
@@ -91,6 +155,9 @@ struct Trainer::State {
   std::unique_ptr<optim::DistributedOptimizer> distributed;     // several workers
   int64_t steps_per_epoch = 1, total_steps = 1;
   std::unique_ptr<LrSchedule> schedule;
+  std::unique_ptr<sparse::Pruner> pruner;
+  std::unique_ptr<BatchStream> gradient_samples;  // WoodFisher's mini-batches
+  models::ModelSpec spec;
   at::Tensor scratch;  // [numel] reused for the mean model
 
   State(const config::Config& c, data::Dataset tr, const data::Dataset& te, std::string dir, WorkerContext x)
@@ -131,7 +198,7 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
     throw std::invalid_argument("Trainer: cluster.workers = " + std::to_string(cfg.cluster.workers) + " but " +
                                 std::to_string(s_->world) + " worker(s) are running");
   }
-  models::ModelSpec spec;
+  models::ModelSpec& spec = s_->spec;
   spec.name = cfg.model.name;
   spec.input_shape = s_->train.inputs.sizes().slice(1).vec();
   spec.num_classes = s_->train.num_classes;
@@ -147,6 +214,10 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
   }
   s_->flat = std::make_unique<FlatParameters>(*s_->model);
   s_->scratch = at::empty_like(s_->flat->values());
+  if (!cfg.train.init_from.empty()) {
+    // Weights only: the run's own optimizer starts fresh (fine-tuning a trained model).
+    load_checkpoint(cfg.train.init_from, *s_->model, nullptr, {});
+  }
   if (s_->world > 1) {
     s_->distributed = make_distributed_optimizer(cfg.optimizer, s_->flat->optimizer_parameter(), ctx);
   } else {
@@ -168,6 +239,29 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
   ls.gamma = cfg.schedule.gamma;
   ls.min_lr = cfg.schedule.min_lr;
   s_->schedule = std::make_unique<LrSchedule>(ls);
+
+  if (cfg.sparse.method != "none") {
+    std::vector<sparse::ParamSlice> slices;
+    for (const auto& sl : s_->flat->slices()) slices.push_back({sl.name, sl.offset, sl.numel, sl.shape});
+    sparse::PrunerContext pc;
+    pc.comm = s_->world > 1 ? ctx.comm : nullptr;
+    for (const auto& l : sparse::prunable_layers(slices)) pc.uses.push_back(s_->model->weight_uses(l.name));
+    State* st = s_.get();
+    // WoodFisher's gradient samples: mini-batches from a stream of their own, so that taking them
+    // does not change the training batches.
+    pc.sample_gradient = [st](int64_t index) {
+      if (!st->gradient_samples) {
+        st->gradient_samples = std::make_unique<BatchStream>(
+            st->train, st->cfg.train.batch_size, static_cast<uint64_t>(st->cfg.train.seed) * 31u + 17u + st->rank,
+            data::SampleOrder::Reshuffle);
+      }
+      Batch b = st->gradient_samples->batch(index);
+      st->flat->zero_grad();
+      torch::nn::functional::cross_entropy(st->model->forward(b.inputs), b.targets).backward();
+    };
+    s_->pruner = std::make_unique<sparse::Pruner>(make_prune_spec(cfg, s_->steps_per_epoch, s_->total_steps), slices,
+                                                  s_->flat->values(), s_->flat->gradients(), pc);
+  }
 }
 
 Trainer::~Trainer() = default;
@@ -188,13 +282,17 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
         return names;
       }()
                     : std::vector<std::string>{};
+  std::vector<std::string> checkpoint_tensor_names = extra_names;
+  if (s.pruner) {
+    for (const auto& n : sparse::Pruner::state_names()) checkpoint_tensor_names.push_back(n);
+  }
 
   int64_t step = 0;
   Window window;
   Traffic traffic;
   double prior_wall_s = 0;
   if (resume) {
-    CheckpointExtras ex = load_checkpoint(ckpt_path, *s.model, &s.optimizer(), extra_names);
+    CheckpointExtras ex = load_checkpoint(ckpt_path, *s.model, &s.optimizer(), checkpoint_tensor_names);
     auto meta = nlohmann::json::parse(ex.meta_json);
     step = meta.at("step").get<int64_t>();
     window.loss_sum = meta.at("window_loss_sum").get<double>();
@@ -205,6 +303,7 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     traffic.modelled_s = meta.value("modelled_comm_s", 0.0);
     prior_wall_s = meta.value("wall_s", 0.0);
     if (s.distributed) s.distributed->load_state(ex.tensors);
+    if (s.pruner) s.pruner->load_state(ex.tensors);
     // Every worker must resume from the same step, or the collectives would not line up.
     const auto agree = s.sum_over_workers({static_cast<double>(step), static_cast<double>(step) * step});
     if (agree[1] * s.world != agree[0] * agree[0]) {
@@ -227,6 +326,7 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     torch::NoGradGuard ng;
     s.ctx.comm->broadcast(s.flat->values(), 0);
   }
+  if (s.pruner && !resume) s.pruner->start();
 
   auto save = [&](double wall_s) {
     nlohmann::json meta{{"step", step},
@@ -240,6 +340,9 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     CheckpointExtras ex;
     ex.meta_json = meta.dump();
     if (s.distributed) ex.tensors = s.distributed->state();
+    if (s.pruner) {
+      for (auto& [k, v] : s.pruner->state()) ex.tensors[k] = v;
+    }
     save_checkpoint(ckpt_path, *s.model, &s.optimizer(), ex);
   };
 
@@ -251,20 +354,24 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
   auto evaluate_all = [&]() {
     Eval e;
     e.consensus = s.mean_model_and_consensus();
+    torch::NoGradGuard ng;
+    // Evaluate what would be deployed: with SR-STE the weights between steps are dense and the
+    // N:M mask is applied here (a no-op for the other methods, whose weights are masked).
+    at::Tensor mine = s.flat->values().clone();
+    if (s.pruner) s.pruner->make_deployable(s.flat->values());
     const EvalResult own = evaluate(*s.model, s.test, cfg.train.eval_batch_size);
     e.worst_accuracy = own.accuracy;
     if (s.world > 1) {
       // min over workers = -max(-acc): allgather a scalar.
       at::Tensor acc = at::tensor({own.accuracy}, at::kDouble);
       for (const auto& a : s.ctx.comm->allgather(acc)) e.worst_accuracy = std::min(e.worst_accuracy, a.item<double>());
-      torch::NoGradGuard ng;
-      at::Tensor mine = s.flat->values().clone();
       s.flat->values().copy_(s.scratch);
+      if (s.pruner) s.pruner->make_deployable(s.flat->values());
       e.mean = evaluate(*s.model, s.test, cfg.train.eval_batch_size);
-      s.flat->values().copy_(mine);
     } else {
       e.mean = own;
     }
+    s.flat->values().copy_(mine);
     return e;
   };
 
@@ -291,9 +398,13 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
 
     Batch b = stream.batch(step);
     s.flat->zero_grad();
+    // The step's traffic: the algorithm's messages plus any mask agreement of the pruner.
+    const comm::CommStats before = s.world > 1 ? s.ctx.comm->stats() : comm::CommStats{};
+    if (s.pruner) s.pruner->before_forward(step);
     at::Tensor logits = s.model->forward(b.inputs);
     at::Tensor loss = torch::nn::functional::cross_entropy(logits, b.targets);
     loss.backward();
+    if (s.pruner) s.pruner->after_backward(step);
     const double loss_v = loss.item<double>();
     if (!std::isfinite(loss_v)) {
       // No checkpoint here: the last one written holds finite parameters.
@@ -303,14 +414,16 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     }
     if (s.distributed) {
       s.distributed->set_lr(lr);
-      const comm::CommStats before = s.ctx.comm->stats();
       s.distributed->step();
-      const comm::CommStats& after = s.ctx.comm->stats();
-      traffic.bytes_sent += static_cast<double>(after.bytes_sent - before.bytes_sent);
-      traffic.modelled_s += after.modelled_seconds - before.modelled_seconds;
     } else {
       for (auto& group : s.local->param_groups()) group.options().set_lr(lr);
       s.local->step();
+    }
+    if (s.pruner) s.pruner->after_step(step, optimizer_state_tensors(s.optimizer(), s.distributed.get()));
+    if (s.world > 1) {
+      const comm::CommStats& after = s.ctx.comm->stats();
+      traffic.bytes_sent += static_cast<double>(after.bytes_sent - before.bytes_sent);
+      traffic.modelled_s += after.modelled_seconds - before.modelled_seconds;
     }
     {
       torch::NoGradGuard ng;
@@ -346,6 +459,12 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
         fields["bytes_sent_per_step"] = g[4] / s.world / static_cast<double>(step);
         fields["modelled_comm_s"] = g[5] / s.world;
         fields["consensus_distance"] = s.mean_model_and_consensus();
+      }
+      if (s.pruner) {
+        // SAD since the previous log line, normalised by the pruned layers' size.
+        fields["sparsity"] = s.pruner->report().sparsity();
+        fields["sad"] = static_cast<double>(s.pruner->take_flips()) /
+                        static_cast<double>(std::max<int64_t>(1, s.pruner->pruned_layer_numel()));
       }
       if (metrics) metrics->write("train", step, fields);
     }
@@ -383,6 +502,15 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
         std::snprintf(buf, sizeof buf, "epoch %lld: test accuracy %.2f%%, test loss %.4f", static_cast<long long>(epoch),
                       100.0 * last_eval.mean.accuracy, last_eval.mean.loss);
       }
+      if (s.pruner) {
+        const sparse::SparsityReport rep = s.pruner->report();
+        fields["sparsity"] = rep.sparsity();
+        fields["sparse_flops"] = rep.sparse_flops;
+        fields["dense_flops"] = rep.dense_flops;
+        for (const auto& l : rep.layers) fields["sparsity/" + l.name] = l.sparsity();
+        const size_t used = std::strlen(buf);
+        std::snprintf(buf + used, sizeof buf - used, ", sparsity %.1f%%", 100.0 * rep.sparsity());
+      }
       if (metrics) metrics->write("eval", step, fields);
       progress.message(buf);
     } else {
@@ -391,11 +519,46 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     if (step % ckpt_every == 0 || step == end_step || stop_agreed) save(prior_wall_s + elapsed(t0));
   }
   progress.finish_line();
+  if (s.pruner && !(stop_agreed || (s.world == 1 && stop && stop->load()))) {
+    // The schedule's end (or the run's, if it is shorter): the final mask becomes permanent. Not on
+    // an interrupted run, which resumes with its schedule where it stopped.
+    const at::Tensor before_finish = s.pruner->mask().clone();
+    s.pruner->finish(step, optimizer_state_tensors(s.optimizer(), s.distributed.get()));
+    if (!s.pruner->mask().equal(before_finish)) evaluated_at_end = false;
+    save(prior_wall_s + elapsed(t0));
+  }
   if (step < s.total_steps) {
     summary.stopped_early = true;
     save(prior_wall_s + elapsed(t0));
   }
   if (!evaluated_at_end) last_eval = evaluate_all();
+  if (s.pruner) {
+    const sparse::SparsityReport rep = s.pruner->report();
+    summary.sparse = true;
+    summary.sparsity = rep.sparsity();
+    summary.dense_flops = rep.dense_flops;
+    summary.sparse_flops = rep.sparse_flops;
+    for (const auto& l : rep.layers) summary.layer_sparsity.emplace_back(l.name, l.sparsity());
+    summary.dense_model_bytes = 4 * s.flat->numel();
+    if (cfg.sparse.export_model) {
+      // The deployed model: the mean of the workers' models with the final mask.
+      torch::NoGradGuard ng;
+      s.mean_model_and_consensus();
+      at::Tensor mine = s.flat->values().clone();
+      s.flat->values().copy_(s.scratch);
+      s.pruner->make_deployable(s.flat->values());
+      summary.sparse_model_path = s.out_dir + "/model.sparse";
+      if (s.logger()) {
+        std::map<std::string, at::Tensor> masks;
+        for (size_t i = 0; i < s.pruner->layers().size(); ++i) {
+          const auto& l = s.pruner->layers()[i];
+          masks[l.name] = s.pruner->mask().narrow(0, l.offset, l.numel).view(l.shape);
+        }
+        summary.sparse_model_bytes = sparse::export_sparse_model(summary.sparse_model_path, s.spec, *s.model, masks);
+      }
+      s.flat->values().copy_(mine);
+    }
+  }
 
   summary.steps = step;
   summary.test_accuracy = last_eval.mean.accuracy;

@@ -47,6 +47,12 @@ int run_train(const TrainArgs& a) {
               path.c_str(), cfg.model.name.c_str(), cfg.optimizer.name.c_str(), cfg.optimizer.lr,
               static_cast<long long>(cfg.train.batch_size), static_cast<long long>(cfg.train.epochs),
               static_cast<long long>(cfg.cluster.workers), cfg.output.dir.c_str());
+  if (cfg.sparse.method != "none") {
+    std::printf("sparse training: %s to %.0f%% (%s, %s allocation)\n", cfg.sparse.method.c_str(), 100.0 * cfg.sparse.sparsity,
+                cfg.sparse.pattern == "n:m" ? (std::to_string(cfg.sparse.n) + ":" + std::to_string(cfg.sparse.m)).c_str()
+                                            : cfg.sparse.pattern.c_str(),
+                cfg.sparse.allocation.c_str());
+  }
   std::fflush(stdout);
   const train::RunSummary s = train::run_training(cfg, !a.resume_dir.empty(), &g_stop);
   std::signal(SIGINT, SIG_DFL);
@@ -67,6 +73,19 @@ int run_train(const TrainArgs& a) {
                 train::format_duration(s.modelled_comm_s).c_str(), cfg.cluster.bandwidth_gbps, cfg.cluster.latency_us);
   } else {
     std::printf("test accuracy    %.2f%%  (loss %.4f)\n", 100.0 * s.test_accuracy, s.test_loss);
+  }
+  if (s.sparse) {
+    std::printf("sparsity         %.1f%% of the weight layers (%s", 100.0 * s.sparsity, cfg.sparse.method.c_str());
+    for (const auto& [name, sp] : s.layer_sparsity) std::printf(", %s %.0f%%", name.c_str(), 100.0 * sp);
+    std::printf(")\n");
+    std::printf("FLOPs per sample %.2f M sparse vs %.2f M dense in those layers (%.1fx fewer)\n", s.sparse_flops / 1e6,
+                s.dense_flops / 1e6, s.dense_flops / std::max(1.0, s.sparse_flops));
+    if (!s.sparse_model_path.empty()) {
+      std::printf("sparse model     %s: %.1f kB, %.1fx smaller than the %.1f kB of dense float32 weights\n",
+                  s.sparse_model_path.c_str(), static_cast<double>(s.sparse_model_bytes) / 1e3,
+                  static_cast<double>(s.dense_model_bytes) / std::max<double>(1.0, static_cast<double>(s.sparse_model_bytes)),
+                  static_cast<double>(s.dense_model_bytes) / 1e3);
+    }
   }
   std::printf("wall time        %s  (%.0f samples/s)\n", train::format_duration(s.wall_s).c_str(), s.samples_per_s);
   std::printf("metrics          %s\n", s.metrics_path.c_str());

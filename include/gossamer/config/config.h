@@ -40,6 +40,9 @@ struct TrainConfig {
   int64_t log_every = 50;   // steps between metrics lines
   int64_t max_steps = 0;    // stop (with a checkpoint) after this many steps; 0 = run all epochs
   int64_t eval_batch_size = 1000;
+  // Start from the model weights of this checkpoint (e.g. a trained dense model to prune one-shot
+  // and fine-tune); optimizer state is not taken. Empty = random initialisation.
+  std::string init_from;
 };
 
 struct OptimizerConfig {
@@ -84,6 +87,33 @@ struct ClusterConfig {
   double bandwidth_gbps = 1.0;
 };
 
+// Sparse training (docs/sparse.md). Times are in epochs (fractions allowed) so that a schedule
+// keeps its shape when the batch size or the number of workers changes.
+struct SparseConfig {
+  // none | oneshot | gmp | gap | rigl | set | srste
+  std::string method = "none";
+  double sparsity = 0.9;               // target fraction of zeros over the pruned layers
+  std::string scorer = "magnitude";    // oneshot, gmp: magnitude | woodfisher
+  std::string pattern = "unstructured";  // unstructured | n:m | block
+  int64_t n = 2, m = 4;                // pattern n:m (and method srste)
+  int64_t block_rows = 1, block_cols = 4;  // pattern block
+  std::string allocation = "uniform";  // uniform | global | erk
+  bool exempt_first = false, exempt_last = false;  // keep the first / last prunable layer dense
+  std::string overrides;               // per-layer sparsity, e.g. "fc3.weight=0.5,conv1.weight=0"
+  double start_epoch = 0.0;            // oneshot: when to prune; gmp/rigl/set: first update
+  double end_epoch = -1.0;             // gmp/gap/rigl/set: last update; < 0 = 75% of train.epochs
+  int64_t update_every = 100;          // gmp/rigl/set: steps between mask updates
+  double initial_sparsity = 0.0;       // gmp: s_0
+  double drop_fraction = 0.3;          // rigl/set: initial fraction of active weights replaced (cosine-decayed)
+  int64_t gap_partitions = 4;          // gap: K
+  double gap_epochs = 1.0;             // gap: T, epochs each partition stays dense
+  double srste_lambda = 2e-4;          // srste: λ_W (0 = plain STE)
+  int64_t woodfisher_samples = 64;     // woodfisher: N gradient samples (mini-batch means)
+  int64_t woodfisher_block = 64;       // woodfisher: c, weights per diagonal block
+  double woodfisher_damping = 1e-4;    // woodfisher: λ
+  bool export_model = true;            // write model.sparse (non-zeros only) at the end
+};
+
 struct Config {
   DataConfig data;
   ModelConfig model;
@@ -92,6 +122,7 @@ struct Config {
   ScheduleConfig schedule;
   OutputConfig output;
   ClusterConfig cluster;
+  SparseConfig sparse;
 };
 
 // Parses TOML text (`origin` names it in messages, e.g. the file path) and applies overrides of

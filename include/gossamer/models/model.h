@@ -4,6 +4,7 @@
 #include <torch/nn/module.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,20 @@ class Model : public torch::nn::Module {
   using torch::nn::Module::Module;
   // [batch, ...input_shape] -> [batch, num_classes] logits.
   virtual at::Tensor forward(const at::Tensor& input) = 0;
+
+  // How often each weight is used per sample: the output positions of a convolution, 1 for a
+  // linear layer (the default for names not listed). Dense multiply-adds per sample are then
+  // Σ numel · uses, and a pruned layer's are Σ nnz · uses (sparse/metrics.h).
+  int64_t weight_uses(const std::string& parameter_name) const {
+    auto it = uses_.find(parameter_name);
+    return it == uses_.end() ? 1 : it->second;
+  }
+
+ protected:
+  void set_weight_uses(const std::string& parameter_name, int64_t uses) { uses_[parameter_name] = uses; }
+
+ private:
+  std::map<std::string, int64_t> uses_;
 };
 
 struct ModelSpec {

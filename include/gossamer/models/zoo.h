@@ -37,7 +37,7 @@ class LeNet5 : public Model {
 // ResNet-20 (He et al. 2016, CIFAR variant): 3 stages x 3 basic blocks, widths w, 2w, 4w.
 class ResNet20 : public Model {
  public:
-  ResNet20(int64_t in_channels, int64_t num_classes, int64_t width = 16);
+  ResNet20(int64_t in_channels, int64_t num_classes, int64_t width = 16, int64_t image_size = 32);
   at::Tensor forward(const at::Tensor& input) override;
 
  private:

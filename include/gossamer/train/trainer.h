@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gossamer/config/config.h"
 #include "gossamer/data/dataset.h"
@@ -42,6 +44,14 @@ struct RunSummary {
   double modelled_comm_s = 0;             // α-β modelled communication time, mean over workers
   double consensus_distance = 0;          // (1/n) sum_i ||x_i - x_mean||^2
   double worst_worker_accuracy = 0;       // lowest test accuracy of any worker's own model
+  // Sparse runs (sparse.method != "none"; zeros otherwise), at the end of the run.
+  bool sparse = false;
+  double sparsity = 0;                    // fraction of zeros over the pruned layers
+  double dense_flops = 0, sparse_flops = 0;  // per sample, pruned layers only (sparse/metrics.h)
+  std::vector<std::pair<std::string, double>> layer_sparsity;
+  std::string sparse_model_path;          // exported non-zeros (rank 0 writes it)
+  int64_t sparse_model_bytes = 0;
+  int64_t dense_model_bytes = 0;          // the same parameters stored dense (float32)
 };
 
 class Trainer {

@@ -1,0 +1,192 @@
+#include "gossamer/sparse/export.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/module.h>
+#include <zlib.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "gossamer/util/atomic_file.h"
+
+namespace gossamer::sparse {
+
+namespace {
+
+constexpr char kMagic[8] = {'G', 'S', 'P', 'R', 'S', 'M', 'D', 'L'};
+constexpr uint32_t kVersion = 1;
+
+void append(std::string& out, const void* data, size_t bytes) {
+  out.append(static_cast<const char*>(data), bytes);
+}
+
+template <typename T>
+void append_value(std::string& out, T v) {
+  append(out, &v, sizeof v);
+}
+
+std::map<std::string, at::Tensor> named_tensors(const torch::nn::Module& model) {
+  std::map<std::string, at::Tensor> out;
+  for (const auto& p : model.named_parameters(true)) out[p.key()] = p.value();
+  for (const auto& b : model.named_buffers(true)) out[b.key()] = b.value();
+  return out;
+}
+
+}  // namespace
+
+int64_t export_sparse_model(const std::string& path, const models::ModelSpec& spec, const torch::nn::Module& model,
+                            const std::map<std::string, at::Tensor>& masks) {
+  const auto tensors = named_tensors(model);
+  for (const auto& [name, m] : masks) {
+    auto it = tensors.find(name);
+    if (it == tensors.end()) throw std::invalid_argument("export: the model has no parameter '" + name + "'");
+    if (it->second.numel() != m.numel()) throw std::invalid_argument("export: mask for '" + name + "' has the wrong size");
+  }
+  nlohmann::json header;
+  header["model"] = {{"name", spec.name},
+                     {"input_shape", spec.input_shape},
+                     {"num_classes", spec.num_classes},
+                     {"hidden", spec.hidden},
+                     {"width", spec.width}};
+  header["tensors"] = nlohmann::json::array();
+  std::string payload;
+  for (const auto& [name, t] : tensors) {
+    at::Tensor w = t.detach().to(at::kFloat).contiguous();
+    nlohmann::json entry{{"name", name}, {"shape", w.sizes().vec()}, {"offset", payload.size()}};
+    auto mit = masks.find(name);
+    if (mit != masks.end() && w.dim() >= 2) {
+      const int64_t rows = w.size(0), cols = w.numel() / std::max<int64_t>(1, rows);
+      kernels::CsrWeight csr = kernels::csr_from_dense(w.view({rows, cols}), mit->second.reshape({rows, cols}));
+      const bool narrow = cols <= 65536;
+      entry["encoding"] = "csr";
+      entry["nnz"] = csr.nnz();
+      entry["index_bytes"] = narrow ? 2 : 4;
+      append(payload, csr.row_ptr.data(), csr.row_ptr.size() * sizeof(int32_t));
+      if (narrow) {
+        for (int32_t c : csr.col_idx) append_value(payload, static_cast<uint16_t>(c));
+      } else {
+        append(payload, csr.col_idx.data(), csr.col_idx.size() * sizeof(int32_t));
+      }
+      append(payload, csr.values.data_ptr<float>(), static_cast<size_t>(csr.nnz()) * sizeof(float));
+    } else {
+      entry["encoding"] = "dense";
+      append(payload, w.data_ptr<float>(), static_cast<size_t>(w.numel()) * sizeof(float));
+    }
+    entry["bytes"] = payload.size() - entry["offset"].get<size_t>();
+    header["tensors"].push_back(entry);
+  }
+  const std::string header_text = header.dump();
+  std::string file;
+  append(file, kMagic, sizeof kMagic);
+  append_value(file, kVersion);
+  append_value(file, static_cast<uint64_t>(header_text.size()));
+  file += header_text;
+  file += payload;
+  append_value(file, static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(payload.data()),
+                                                 static_cast<uInt>(payload.size()))));
+  util::write_text_atomically(path, file);
+  return static_cast<int64_t>(file.size());
+}
+
+SparseModel load_sparse_model(const std::string& path) {
+  auto fail = [&](const std::string& what) -> std::runtime_error {
+    return std::runtime_error("sparse model '" + path + "': " + what);
+  };
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw fail("cannot be read (does the file exist?)");
+  std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t fixed = sizeof kMagic + sizeof(uint32_t) + sizeof(uint64_t);
+  if (file.size() < fixed || std::memcmp(file.data(), kMagic, sizeof kMagic) != 0) {
+    throw fail("not a Gossamer sparse model file (bad magic); export one with `gossamer train` or `gossamer prune`");
+  }
+  uint32_t version;
+  uint64_t header_bytes;
+  std::memcpy(&version, file.data() + sizeof kMagic, sizeof version);
+  std::memcpy(&header_bytes, file.data() + sizeof kMagic + sizeof version, sizeof header_bytes);
+  if (version != kVersion) throw fail("version " + std::to_string(version) + " is not supported (this build reads 1)");
+  if (header_bytes > file.size() - fixed) throw fail("truncated header");
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(file.substr(fixed, header_bytes));
+  } catch (const std::exception& e) {
+    throw fail(std::string("corrupt header: ") + e.what());
+  }
+  const size_t payload_at = fixed + header_bytes;
+  if (file.size() < payload_at + sizeof(uint32_t)) throw fail("truncated (no payload)");
+  const size_t payload_bytes = file.size() - payload_at - sizeof(uint32_t);
+  const char* payload = file.data() + payload_at;
+  uint32_t stored_crc;
+  std::memcpy(&stored_crc, payload + payload_bytes, sizeof stored_crc);
+  const auto crc = static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(payload), static_cast<uInt>(payload_bytes)));
+  if (crc != stored_crc) throw fail("checksum mismatch: the file is corrupt or truncated");
+
+  SparseModel out;
+  out.file_bytes = static_cast<int64_t>(file.size());
+  const auto& m = header.at("model");
+  out.spec.name = m.at("name").get<std::string>();
+  out.spec.input_shape = m.at("input_shape").get<std::vector<int64_t>>();
+  out.spec.num_classes = m.at("num_classes").get<int64_t>();
+  out.spec.hidden = m.at("hidden").get<std::vector<int64_t>>();
+  out.spec.width = m.at("width").get<int64_t>();
+  out.model = models::make_model(out.spec);
+  auto tensors = named_tensors(*out.model);
+  size_t restored = 0;
+  at::NoGradGuard no_grad;
+  for (const auto& entry : header.at("tensors")) {
+    const auto name = entry.at("name").get<std::string>();
+    const auto shape = entry.at("shape").get<std::vector<int64_t>>();
+    const size_t offset = entry.at("offset").get<size_t>(), bytes = entry.at("bytes").get<size_t>();
+    if (offset + bytes > payload_bytes) throw fail("tensor '" + name + "' lies outside the payload");
+    auto it = tensors.find(name);
+    if (it == tensors.end() || it->second.sizes().vec() != shape) {
+      throw fail("tensor '" + name + "' does not match model '" + out.spec.name + "'");
+    }
+    const char* p = payload + offset;
+    at::Tensor target = it->second;
+    if (entry.at("encoding") == "csr") {
+      const int64_t rows = shape[0], cols = target.numel() / rows, nnz = entry.at("nnz").get<int64_t>();
+      const int64_t index_bytes = entry.at("index_bytes").get<int64_t>();
+      const size_t need = static_cast<size_t>((rows + 1) * 4 + nnz * index_bytes + nnz * 4);
+      if (need != bytes) throw fail("tensor '" + name + "' has an inconsistent size");
+      std::vector<int32_t> row_ptr(static_cast<size_t>(rows + 1)), col_idx(static_cast<size_t>(nnz));
+      std::memcpy(row_ptr.data(), p, row_ptr.size() * 4);
+      p += row_ptr.size() * 4;
+      for (int64_t k = 0; k < nnz; ++k) {
+        if (index_bytes == 2) {
+          uint16_t c;
+          std::memcpy(&c, p + 2 * k, 2);
+          col_idx[static_cast<size_t>(k)] = c;
+        } else {
+          std::memcpy(&col_idx[static_cast<size_t>(k)], p + 4 * k, 4);
+        }
+      }
+      p += nnz * index_bytes;
+      at::Tensor values = at::empty({nnz}, at::kFloat);
+      std::memcpy(values.data_ptr<float>(), p, static_cast<size_t>(nnz) * 4);
+      kernels::CsrWeight csr;
+      try {
+        csr = kernels::csr_from_parts(rows, cols, std::move(row_ptr), std::move(col_idx), values);
+      } catch (const std::exception& e) {
+        throw fail("tensor '" + name + "': " + e.what());
+      }
+      target.copy_(kernels::csr_to_dense(csr).view(shape));
+      out.sparse.emplace(name, std::move(csr));
+    } else {
+      if (bytes != static_cast<size_t>(target.numel()) * 4) throw fail("tensor '" + name + "' has an inconsistent size");
+      at::Tensor src = at::empty(shape, at::kFloat);
+      std::memcpy(src.data_ptr<float>(), p, bytes);
+      target.copy_(src);
+    }
+    ++restored;
+  }
+  if (restored != tensors.size()) throw fail("holds " + std::to_string(restored) + " tensors, the model has " +
+                                             std::to_string(tensors.size()));
+  out.model->eval();
+  return out;
+}
+
+}  // namespace gossamer::sparse
