@@ -519,9 +519,9 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     if (step % ckpt_every == 0 || step == end_step || stop_agreed) save(prior_wall_s + elapsed(t0));
   }
   progress.finish_line();
-  if (s.pruner && !(stop_agreed || (s.world == 1 && stop && stop->load()))) {
-    // The schedule's end (or the run's, if it is shorter): the final mask becomes permanent. Not on
-    // an interrupted run, which resumes with its schedule where it stopped.
+  if (s.pruner && step == s.total_steps) {
+    // The run's end: the final mask becomes permanent (also when sparse.end_epoch lies beyond the
+    // run). Not on an interrupted or max_steps run, which may resume with its schedule.
     const at::Tensor before_finish = s.pruner->mask().clone();
     s.pruner->finish(step, optimizer_state_tensors(s.optimizer(), s.distributed.get()));
     if (!s.pruner->mask().equal(before_finish)) evaluated_at_end = false;

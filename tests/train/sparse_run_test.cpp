@@ -1,0 +1,160 @@
+// Sparse training through the Trainer: the target sparsity is reached, the exported model gives the
+// trained model's predictions, resume is exact with masks, and workers share one mask on both backends.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include "gossamer/comm/communicator.h"
+#include "gossamer/comm/gloo_communicator.h"
+#include "gossamer/comm/inprocess_communicator.h"
+#include "gossamer/config/config.h"
+#include "gossamer/data/partition.h"
+#include "gossamer/models/model.h"
+#include "gossamer/sparse/export.h"
+#include "gossamer/topology/spec.h"
+#include "gossamer/train/checkpoint.h"
+#include "gossamer/train/evaluate.h"
+#include "gossamer/train/trainer.h"
+#include "toy_data.h"
+
+using namespace gossamer;
+using gossamer::testing::toy_images;
+
+namespace {
+
+std::string fresh_dir(const std::string& name) {
+  auto d = std::filesystem::temp_directory_path() / ("gossamer_sparse_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(d);
+  return d.string();
+}
+
+config::Config sparse_config(const std::string& dir, std::vector<std::string> extra = {}) {
+  std::vector<std::string> o{"model.name=mlp", "model.hidden=[32]", "train.batch_size=32", "train.epochs=2",
+                             "train.log_every=4", "train.threads=1", "output.checkpoint_every=8", "output.progress=off",
+                             "sparse.method=gmp", "sparse.sparsity=0.9", "sparse.start_epoch=0", "sparse.end_epoch=1",
+                             "sparse.update_every=3", "output.dir=\"" + dir + "\""};
+  o.insert(o.end(), extra.begin(), extra.end());
+  return config::parse_config("", "test", o);
+}
+
+std::vector<nlohmann::json> read_metrics(const std::string& path) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+}  // namespace
+
+TEST(SparseRun, GmpReachesTheTargetAndTheExportedModelPredictsTheSame) {
+  const auto train = toy_images(400, 1), test = toy_images(200, 2);
+  const std::string dir = fresh_dir("gmp");
+  train::Trainer t(sparse_config(dir), train, test, dir);
+  const auto s = t.run(false);
+  ASSERT_TRUE(s.sparse);
+  // Two layers (784x32, 32x10), each pruned to 90% with its count rounded.
+  EXPECT_NEAR(s.sparsity, 0.9, 1.0 / 25000);
+  ASSERT_EQ(s.layer_sparsity.size(), 2u);
+  EXPECT_NEAR(s.sparse_flops / s.dense_flops, 0.1, 1e-3);
+  EXPECT_GT(s.test_accuracy, 0.3);  // it learned something while being pruned (chance is 0.1)
+  // The export holds only non-zeros: several times smaller than the dense float32 weights.
+  ASSERT_TRUE(std::filesystem::exists(s.sparse_model_path));
+  EXPECT_EQ(static_cast<int64_t>(std::filesystem::file_size(s.sparse_model_path)), s.sparse_model_bytes);
+  EXPECT_GT(static_cast<double>(s.dense_model_bytes) / static_cast<double>(s.sparse_model_bytes), 5.0);
+  const sparse::SparseModel loaded = sparse::load_sparse_model(s.sparse_model_path);
+  const auto eval = train::evaluate(*loaded.model, test, 1000);
+  EXPECT_DOUBLE_EQ(eval.accuracy, s.test_accuracy);
+  EXPECT_NEAR(eval.loss, s.test_loss, 1e-6);
+  // The metrics stream carries sparsity and SAD.
+  const auto rows = read_metrics(dir + "/metrics.jsonl");
+  bool saw_sad = false;
+  for (const auto& r : rows) saw_sad = saw_sad || (r.contains("sad") && r["sad"].get<double>() > 0);
+  EXPECT_TRUE(saw_sad);
+  EXPECT_NEAR(rows.back()["sparsity"].get<double>(), 0.9, 1.0 / 25000);
+}
+
+TEST(SparseRun, ResumedRunMatchesTheUninterruptedOneWithMasks) {
+  const auto train = toy_images(400, 3), test = toy_images(100, 4);
+  const std::string full_dir = fresh_dir("full"), split_dir = fresh_dir("split");
+  for (const std::string method : {"gmp", "rigl"}) {
+    std::vector<std::string> extra{"sparse.method=" + method};
+    train::Trainer full(sparse_config(full_dir, extra), train, test, full_dir);
+    const auto a = full.run(false);
+    auto cfg = sparse_config(split_dir, extra);
+    cfg.train.max_steps = 10;  // between two mask updates and two checkpoints
+    train::Trainer(cfg, train, test, split_dir).run(false);
+    cfg.train.max_steps = 0;
+    const auto b = train::Trainer(cfg, train, test, split_dir).run(true);
+    EXPECT_DOUBLE_EQ(a.test_accuracy, b.test_accuracy) << method;
+    const auto ma = read_metrics(full_dir + "/metrics.jsonl"), mb = read_metrics(split_dir + "/metrics.jsonl");
+    ASSERT_EQ(ma.size(), mb.size()) << method;
+    for (size_t i = 0; i < ma.size(); ++i) {
+      for (const char* key : {"loss", "sparsity", "sad", "test_loss"}) {
+        if (ma[i].contains(key)) EXPECT_EQ(ma[i][key].get<double>(), mb[i][key].get<double>()) << method << " " << key << " line " << i;
+      }
+    }
+  }
+}
+
+namespace {
+
+using Runner = void (*)(int, const std::function<void(comm::Communicator&)>&, std::chrono::milliseconds);
+
+void run_cluster(Runner runner, const config::Config& cfg, const std::vector<data::Dataset>& parts,
+                 const data::Dataset& test, const topology::Topology& topo) {
+  runner(
+      static_cast<int>(cfg.cluster.workers),
+      [&](comm::Communicator& c) {
+        train::Trainer t(cfg, parts[static_cast<size_t>(c.rank())], test, cfg.output.dir, train::WorkerContext{&c, &topo});
+        t.run(false);
+      },
+      std::chrono::milliseconds(20000));
+}
+
+}  // namespace
+
+TEST(SparseRun, GossipWorkersShareOneMaskAndBothBackendsGiveTheSameRun) {
+  const auto train = toy_images(480, 5), test = toy_images(80, 6);
+  std::vector<data::Dataset> parts;
+  for (const auto& idx : data::partition(train.targets, 10, 3, data::PartitionSpec{})) parts.push_back(train.subset(idx));
+  topology::TopologySpec ts;
+  ts.name = "ring";
+  ts.workers = 3;
+  const auto topo = topology::make_topology(ts);
+  const std::string a_dir = fresh_dir("inproc"), b_dir = fresh_dir("gloo");
+  auto cfg = sparse_config(a_dir, {"cluster.workers=3", "optimizer.algorithm=dsgd", "train.log_every=1",
+                                   "sparse.method=rigl", "sparse.sparsity=0.8", "sparse.update_every=2"});
+  run_cluster(&comm::run_inprocess, cfg, parts, test, topo);
+  cfg.output.dir = b_dir;
+  run_cluster(&comm::run_gloo_threads, cfg, parts, test, topo);
+  const auto ma = read_metrics(a_dir + "/metrics.jsonl"), mb = read_metrics(b_dir + "/metrics.jsonl");
+  ASSERT_EQ(ma.size(), mb.size());
+  for (size_t i = 0; i < ma.size(); ++i) {
+    if (ma[i]["event"] != "train") continue;
+    EXPECT_NEAR(ma[i]["loss"].get<double>(), mb[i]["loss"].get<double>(), 1e-4) << "line " << i;
+    EXPECT_EQ(ma[i]["sparsity"].get<double>(), mb[i]["sparsity"].get<double>()) << "line " << i;
+  }
+  // Every worker's checkpoint holds the same mask, and its pruned weights are exactly zero.
+  models::ModelSpec spec;
+  spec.name = "mlp";
+  spec.hidden = {32};
+  at::Tensor first_mask;
+  for (int r = 0; r < 3; ++r) {
+    auto model = models::make_model(spec);
+    const auto ex = train::load_checkpoint(a_dir + "/checkpoint-rank" + std::to_string(r) + ".pt", *model, nullptr,
+                                           {"sparse.mask", "sparse.sad_reference"});
+    const at::Tensor mask = ex.tensors.at("sparse.mask");
+    if (r == 0) first_mask = mask;
+    EXPECT_TRUE(mask.equal(first_mask)) << "rank " << r;
+    std::vector<at::Tensor> flat;
+    for (const auto& p : model->parameters()) flat.push_back(p.detach().reshape({-1}));
+    EXPECT_TRUE(at::cat(flat).masked_select(mask.eq(0)).eq(0).all().item<bool>()) << "rank " << r;
+  }
+  EXPECT_NEAR(1.0 - first_mask.narrow(0, 0, 784 * 32).mean().item<double>(), 0.8, 1e-4);
+}
