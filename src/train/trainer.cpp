@@ -24,6 +24,7 @@
 #include "gossamer/train/lr_schedule.h"
 #include "gossamer/train/metrics_log.h"
 #include "gossamer/train/progress.h"
+#include "gossamer/train/sparse_setup.h"
 #include "gossamer/util/atomic_file.h"
 
 namespace gossamer::train {
@@ -66,44 +67,6 @@ std::unique_ptr<optim::DistributedOptimizer> make_distributed_optimizer(const co
   o.dadam.tracking = c.tracking;
   return optim::make_distributed_optimizer(c.algorithm, o, {flat}, *ctx.comm, ctx.topology,
                                            make_local_optimizer(c, flat));
-}
-
-sparse::PruneSpec make_prune_spec(const config::Config& cfg, int64_t steps_per_epoch, int64_t total_steps) {
-  const auto& c = cfg.sparse;
-  auto steps = [&](double epochs) { return static_cast<int64_t>(std::llround(epochs * static_cast<double>(steps_per_epoch))); };
-  sparse::PruneSpec p;
-  p.method = sparse::parse_prune_method(c.method);
-  p.sparsity = c.sparsity;
-  p.scorer = sparse::parse_prune_scorer(c.scorer);
-  p.pattern.kind = c.pattern == "n:m" ? sparse::PatternKind::NM
-                   : c.pattern == "block" ? sparse::PatternKind::Block
-                                          : sparse::PatternKind::Unstructured;
-  p.pattern.n = c.n;
-  p.pattern.m = c.m;
-  p.pattern.block_rows = c.block_rows;
-  p.pattern.block_cols = c.block_cols;
-  p.allocation.kind = sparse::parse_allocation(c.allocation);
-  p.allocation.overrides = sparse::parse_overrides(c.overrides);
-  p.allocation.exempt_first = c.exempt_first;
-  p.allocation.exempt_last = c.exempt_last;
-  p.start_step = steps(c.start_epoch);
-  // By default masks stop changing after 75% of training, leaving the rest to fine-tune.
-  p.end_step = c.end_epoch < 0 ? (total_steps * 3) / 4 : steps(c.end_epoch);
-  p.update_every = c.update_every;
-  p.initial_sparsity = c.initial_sparsity;
-  p.drop_fraction = c.drop_fraction;
-  p.gap_partitions = c.gap_partitions;
-  p.gap_phase_steps = std::max<int64_t>(1, steps(c.gap_epochs));
-  p.srste_lambda = c.srste_lambda;
-  p.woodfisher_samples = c.woodfisher_samples;
-  p.woodfisher.block_size = c.woodfisher_block;
-  p.woodfisher.damping = c.woodfisher_damping;
-  p.seed = static_cast<uint64_t>(cfg.train.seed) * 7u + 11u;
-  if ((p.method == sparse::PruneMethod::Gmp || p.method == sparse::PruneMethod::Rigl ||
-       p.method == sparse::PruneMethod::Set) && p.end_step < p.start_step) {
-    throw std::invalid_argument("sparse.end_epoch must not be before sparse.start_epoch");
-  }
-  return p;
 }
 
 // Every tensor of optimizer state shaped like the flat parameters (momenta, Adam moments, gossip
@@ -199,11 +162,7 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
                                 std::to_string(s_->world) + " worker(s) are running");
   }
   models::ModelSpec& spec = s_->spec;
-  spec.name = cfg.model.name;
-  spec.input_shape = s_->train.inputs.sizes().slice(1).vec();
-  spec.num_classes = s_->train.num_classes;
-  spec.hidden = cfg.model.hidden;
-  spec.width = cfg.model.width;
+  spec = model_spec(cfg, s_->train);
   {
     // LibTorch's generator is global: workers that are threads must not interleave their draws, or
     // the initial weights (and so the whole run) would depend on thread timing.
