@@ -308,6 +308,7 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.read("woodfisher_block", s.woodfisher_block, 1, 100000);
     r.read("woodfisher_damping", s.woodfisher_damping, 0.0, kInf, true);
     r.read("export", s.export_model);
+    r.read("kernels", s.kernels, {"auto", "sparse", "dense"});
     r.reject_unknown();
     if (s.n >= s.m && (s.pattern == "n:m" || s.method == "srste")) {
       throw ConfigError("config: sparse.n = " + std::to_string(s.n) + " must be smaller than sparse.m = " +
@@ -410,7 +411,8 @@ std::string to_toml(const Config& c) {
                              {"woodfisher_samples", c.sparse.woodfisher_samples},
                              {"woodfisher_block", c.sparse.woodfisher_block},
                              {"woodfisher_damping", c.sparse.woodfisher_damping},
-                             {"export", c.sparse.export_model}}},
+                             {"export", c.sparse.export_model},
+                             {"kernels", c.sparse.kernels}}},
   };
   std::ostringstream os;
   os << root << "\n";

@@ -45,4 +45,25 @@ void check_activations(const at::Tensor& x, int64_t features, const char* who, c
   }
 }
 
+std::vector<int64_t> split_rows(const int32_t* row_ptr, int64_t rows, int64_t parts) {
+  std::vector<int64_t> bounds(static_cast<size_t>(parts + 1), 0);
+  bounds[parts] = rows;
+  if (row_ptr == nullptr) {
+    for (int64_t t = 1; t < parts; ++t) bounds[t] = rows * t / parts;
+    return bounds;
+  }
+  const double total = static_cast<double>(row_ptr[rows]) + static_cast<double>(rows);
+  for (int64_t t = 1; t < parts; ++t) {
+    const double target = total * static_cast<double>(t) / static_cast<double>(parts);
+    int64_t lo = bounds[t - 1], hi = rows;  // first r with work(r) >= target
+    while (lo < hi) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      if (static_cast<double>(row_ptr[mid]) + static_cast<double>(mid) < target) lo = mid + 1;
+      else hi = mid;
+    }
+    bounds[t] = lo;
+  }
+  return bounds;
+}
+
 }  // namespace gossamer::kernels::detail

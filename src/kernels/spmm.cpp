@@ -25,29 +25,6 @@ int64_t thread_parts(int64_t rows, int64_t work) {
   return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), rows));
 }
 
-// Splits rows [0, rows) into `parts` ranges of about equal work, where a row costs its non-zeros
-// plus one (the store of its outputs). row_ptr == nullptr means rows of equal length.
-std::vector<int64_t> split_rows(const int32_t* row_ptr, int64_t rows, int64_t parts) {
-  std::vector<int64_t> bounds(static_cast<size_t>(parts + 1), 0);
-  bounds[parts] = rows;
-  if (row_ptr == nullptr) {
-    for (int64_t t = 1; t < parts; ++t) bounds[t] = rows * t / parts;
-    return bounds;
-  }
-  const double total = static_cast<double>(row_ptr[rows]) + static_cast<double>(rows);
-  for (int64_t t = 1; t < parts; ++t) {
-    const double target = total * static_cast<double>(t) / static_cast<double>(parts);
-    int64_t lo = bounds[t - 1], hi = rows;  // first r with work(r) >= target
-    while (lo < hi) {
-      const int64_t mid = lo + (hi - lo) / 2;
-      if (static_cast<double>(row_ptr[mid]) + static_cast<double>(mid) < target) lo = mid + 1;
-      else hi = mid;
-    }
-    bounds[t] = lo;
-  }
-  return bounds;
-}
-
 template <class F>
 void run_ranges(const std::vector<int64_t>& bounds, const F& f) {
   const int64_t parts = static_cast<int64_t>(bounds.size()) - 1;
@@ -124,7 +101,7 @@ at::Tensor csr_forward(const Panels& x, const CsrWeight& w, const at::Tensor& bi
   const float* xp = x.data.data_ptr<float>();
   const float* vals = w.values.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  const auto bounds = split_rows(w.row_ptr.data(), w.rows, thread_parts(w.rows, (w.nnz() + w.rows) * x.batch));
+  const auto bounds = detail::split_rows(w.row_ptr.data(), w.rows, thread_parts(w.rows, (w.nnz() + w.rows) * x.batch));
   run_ranges(bounds, [&](int64_t r0, int64_t r1) {
     raw::csr_spmm_panels(w.row_ptr.data(), w.col_idx.data(), vals, r0, r1, xp, x.batch, x.k, x.width, b,
                          yp, w.rows);
@@ -148,7 +125,7 @@ static at::Tensor transposed_product(const Panels& g, int64_t cols, const std::v
   std::vector<float> vals_t(static_cast<size_t>(nnz));
   const float* gp = g.data.data_ptr<float>();
   float* dxp = dx.data_ptr<float>();
-  const auto bounds = split_rows(t_row_ptr.data(), cols, thread_parts(cols, (nnz + cols) * g.batch));
+  const auto bounds = detail::split_rows(t_row_ptr.data(), cols, thread_parts(cols, (nnz + cols) * g.batch));
   run_ranges(bounds, [&](int64_t c0, int64_t c1) {
     for (int32_t j = t_row_ptr[c0]; j < t_row_ptr[c1]; ++j) vals_t[j] = vals[t_perm[j]];
     raw::csr_spmm_panels(t_row_ptr.data(), t_col_idx.data(), vals_t.data(), c0, c1, gp, g.batch, g.k, g.width,
@@ -177,7 +154,7 @@ at::Tensor csr_weight_grad(const Panels& g, const Panels& x, const CsrWeight& w)
   const float* gp = g.data.data_ptr<float>();
   const float* xp = x.data.data_ptr<float>();
   float* op = out.data_ptr<float>();
-  const auto bounds = split_rows(w.row_ptr.data(), w.rows, thread_parts(w.rows, (w.nnz() + w.rows) * g.batch));
+  const auto bounds = detail::split_rows(w.row_ptr.data(), w.rows, thread_parts(w.rows, (w.nnz() + w.rows) * g.batch));
   run_ranges(bounds, [&](int64_t r0, int64_t r1) {
     raw::csr_sddmm_panels(w.row_ptr.data(), w.col_idx.data(), r0, r1, gp, g.k, xp, x.k, g.batch, g.width, op);
   });
@@ -205,7 +182,7 @@ at::Tensor nm_forward(const Panels& x, const NmWeight& w, const at::Tensor& bias
   const float* xp = x.data.data_ptr<float>();
   const float* vals = w.values.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  const auto bounds = split_rows(nullptr, w.rows, thread_parts(w.rows, (w.slots() + w.rows) * x.batch));
+  const auto bounds = detail::split_rows(nullptr, w.rows, thread_parts(w.rows, (w.slots() + w.rows) * x.batch));
   run_ranges(bounds, [&](int64_t r0, int64_t r1) {
     raw::nm_spmm_panels(w.idx.data(), vals, w.n, w.m, w.slots_per_row(), r0, r1, xp, x.batch, x.k, x.width, b,
                         yp, w.rows);
@@ -238,7 +215,7 @@ at::Tensor nm_weight_grad(const Panels& g, const Panels& x, const NmWeight& w) {
   const float* gp = g.data.data_ptr<float>();
   const float* xp = x.data.data_ptr<float>();
   float* op = out.data_ptr<float>();
-  const auto bounds = split_rows(nullptr, w.rows, thread_parts(w.rows, (w.slots() + w.rows) * g.batch));
+  const auto bounds = detail::split_rows(nullptr, w.rows, thread_parts(w.rows, (w.slots() + w.rows) * g.batch));
   run_ranges(bounds, [&](int64_t r0, int64_t r1) {
     raw::nm_sddmm_panels(w.idx.data(), w.n, w.m, w.slots_per_row(), r0, r1, gp, g.k, xp, x.k, g.batch, g.width, op);
   });

@@ -19,11 +19,11 @@ LeNet5::LeNet5(int64_t in_channels, int64_t image_size, int64_t num_classes) {
 }
 
 at::Tensor LeNet5::forward(const at::Tensor& input) {
-  at::Tensor x = torch::max_pool2d(torch::relu(conv1_->forward(input)), 2);
-  x = torch::max_pool2d(torch::relu(conv2_->forward(x)), 2);
-  x = torch::relu(fc1_->forward(x.flatten(1)));
-  x = torch::relu(fc2_->forward(x));
-  return fc3_->forward(x);
+  at::Tensor x = torch::max_pool2d(torch::relu(run_layer("conv1.weight", conv1_, input)), 2);
+  x = torch::max_pool2d(torch::relu(run_layer("conv2.weight", conv2_, x)), 2);
+  x = torch::relu(run_layer("fc1.weight", fc1_, x.flatten(1)));
+  x = torch::relu(run_layer("fc2.weight", fc2_, x));
+  return run_layer("fc3.weight", fc3_, x);
 }
 
 }  // namespace gossamer::models

@@ -15,8 +15,10 @@ Mlp::Mlp(int64_t in_features, const std::vector<int64_t>& hidden, int64_t num_cl
 
 at::Tensor Mlp::forward(const at::Tensor& input) {
   at::Tensor x = input.flatten(1);
-  for (size_t i = 0; i + 1 < layers_.size(); ++i) x = torch::relu(layers_[i]->forward(x));
-  return layers_.back()->forward(x);
+  for (size_t i = 0; i + 1 < layers_.size(); ++i) {
+    x = torch::relu(run_layer("fc" + std::to_string(i + 1) + ".weight", layers_[i], x));
+  }
+  return run_layer("fc" + std::to_string(layers_.size()) + ".weight", layers_.back(), x);
 }
 
 }  // namespace gossamer::models

@@ -17,23 +17,32 @@ AllocationKind parse_allocation(const std::string& name) {
 }
 
 std::map<std::string, double> parse_overrides(const std::string& text) {
+  auto trim = [](const std::string& v) {
+    const auto b = v.find_first_not_of(' ');
+    if (b == std::string::npos) return std::string();
+    return v.substr(b, v.find_last_not_of(' ') - b + 1);
+  };
   std::map<std::string, double> out;
   std::stringstream ss(text);
   std::string item;
   while (std::getline(ss, item, ',')) {
-    if (item.find_first_not_of(' ') == std::string::npos) continue;
+    if (trim(item).empty()) continue;
     const auto eq = item.find('=');
-    const std::string name = eq == std::string::npos ? "" : item.substr(0, eq);
+    const std::string name = eq == std::string::npos ? "" : trim(item.substr(0, eq));
+    const std::string number = eq == std::string::npos ? "" : trim(item.substr(eq + 1));
     double value = -1;
     try {
-      if (eq != std::string::npos) value = std::stod(item.substr(eq + 1));
+      size_t used = 0;
+      value = std::stod(number, &used);
+      if (used != number.size()) value = -1;  // "0.5x", "0.5 0.7", "10%"
     } catch (const std::exception&) {
+      value = -1;
     }
     if (name.empty() || !(value >= 0.0 && value <= 1.0)) {
       throw std::invalid_argument("sparsity override '" + item +
                                   "' must look like layer.weight=SPARSITY with SPARSITY in [0, 1]");
     }
-    out[name.substr(name.find_first_not_of(' '))] = value;
+    out[name] = value;
   }
   return out;
 }

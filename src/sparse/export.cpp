@@ -100,9 +100,10 @@ SparseModel load_sparse_model(const std::string& path) {
   if (!in) throw fail("cannot be read (does the file exist?)");
   std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const size_t fixed = sizeof kMagic + sizeof(uint32_t) + sizeof(uint64_t);
-  if (file.size() < fixed || std::memcmp(file.data(), kMagic, sizeof kMagic) != 0) {
+  if (file.size() < sizeof kMagic || std::memcmp(file.data(), kMagic, sizeof kMagic) != 0) {
     throw fail("not a Gossamer sparse model file (bad magic); export one with `gossamer train` or `gossamer prune`");
   }
+  if (file.size() < fixed) throw fail("truncated after the magic (" + std::to_string(file.size()) + " bytes)");
   uint32_t version;
   uint64_t header_bytes;
   std::memcpy(&version, file.data() + sizeof kMagic, sizeof version);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 namespace gossamer::sparse {
@@ -27,20 +28,35 @@ GapTimeline::GapTimeline(const std::vector<ParamSlice>& layers, int64_t partitio
   if (partitions < 1) throw std::invalid_argument("GaP: sparse.gap_partitions must be >= 1");
   if (phase_steps < 1) throw std::invalid_argument("GaP: a phase must last at least one step");
   const int64_t k = std::min<int64_t>(partitions, static_cast<int64_t>(layers.size()));
-  double total = 0;
-  for (const auto& l : layers) total += static_cast<double>(l.numel);
-  // Greedy split in model order: close a partition once it holds its share of the parameters,
-  // leaving at least one layer for every partition still to come.
-  first_layer_.push_back(0);
-  double acc = 0;
-  for (size_t i = 0; i < layers.size() && static_cast<int64_t>(first_layer_.size()) < k; ++i) {
-    acc += static_cast<double>(layers[i].numel);
-    const int64_t filled = static_cast<int64_t>(first_layer_.size());
-    const size_t layers_left = layers.size() - (i + 1);
-    const bool share_reached = acc >= total * static_cast<double>(filled) / static_cast<double>(k);
-    const bool must_close = layers_left == static_cast<size_t>(k - filled);
-    if (share_reached || must_close) first_layer_.push_back(i + 1);
+  // Contiguous split into k parts with the smallest possible largest part (linear partition,
+  // dynamic programming over prefix sums; the layer counts here are small).
+  const size_t n = layers.size();
+  std::vector<double> prefix(n + 1, 0.0);
+  for (size_t i = 0; i < n; ++i) prefix[i + 1] = prefix[i] + static_cast<double>(layers[i].numel);
+  const double inf = std::numeric_limits<double>::infinity();
+  // best[p][i]: smallest largest part splitting the first i layers into p parts; cut[p][i]: where
+  // the last of those parts starts.
+  std::vector<std::vector<double>> best(static_cast<size_t>(k) + 1, std::vector<double>(n + 1, inf));
+  std::vector<std::vector<size_t>> cut(static_cast<size_t>(k) + 1, std::vector<size_t>(n + 1, 0));
+  best[0][0] = 0.0;
+  for (size_t p = 1; p <= static_cast<size_t>(k); ++p) {
+    for (size_t i = p; i <= n; ++i) {
+      for (size_t j = p - 1; j < i; ++j) {
+        const double v = std::max(best[p - 1][j], prefix[i] - prefix[j]);
+        if (v <= best[p][i]) {  // ties: the later cut, filling earlier partitions first
+          best[p][i] = v;
+          cut[p][i] = j;
+        }
+      }
+    }
   }
+  std::vector<size_t> starts(static_cast<size_t>(k));
+  size_t stop = n;
+  for (size_t p = static_cast<size_t>(k); p >= 1; --p) {
+    starts[p - 1] = cut[p][stop];
+    stop = cut[p][stop];
+  }
+  first_layer_ = starts;
 }
 
 int64_t GapTimeline::dense_partition(int64_t step) const {

@@ -24,6 +24,7 @@
 #include "gossamer/train/lr_schedule.h"
 #include "gossamer/train/metrics_log.h"
 #include "gossamer/train/progress.h"
+#include "gossamer/train/sparse_kernels.h"
 #include "gossamer/train/sparse_setup.h"
 #include "gossamer/util/atomic_file.h"
 
@@ -120,6 +121,7 @@ struct Trainer::State {
   std::unique_ptr<LrSchedule> schedule;
   std::unique_ptr<sparse::Pruner> pruner;
   std::unique_ptr<BatchStream> gradient_samples;  // WoodFisher's mini-batches
+  std::unique_ptr<SparseKernelRouter> kernels;    // after model and pruner: destroyed before them
   models::ModelSpec spec;
   at::Tensor scratch;  // [numel] reused for the mean model
 
@@ -183,9 +185,14 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
     s_->local = make_local_optimizer(cfg.optimizer, s_->flat->optimizer_parameter());
   }
 
-  // An epoch is one pass over the whole training set by all workers together.
+  // An epoch is one pass over the whole training set by all workers together. Shards can differ
+  // in size (Dirichlet or class partitions, or an iid split that does not divide evenly), so the
+  // sample count is summed over the workers: every worker must plan the same number of steps, or
+  // the collectives of the longer-running workers would wait for peers that have already stopped.
   const int64_t global_batch = cfg.train.batch_size * s_->world;
-  const int64_t global_samples = s_->train.size() * s_->world;
+  const int64_t global_samples =
+      s_->world > 1 ? static_cast<int64_t>(std::llround(s_->sum_over_workers({static_cast<double>(s_->train.size())})[0]))
+                    : s_->train.size();
   s_->steps_per_epoch = std::max<int64_t>(1, (global_samples + global_batch - 1) / global_batch);
   s_->total_steps = s_->steps_per_epoch * cfg.train.epochs;
 
@@ -220,6 +227,7 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
     };
     s_->pruner = std::make_unique<sparse::Pruner>(make_prune_spec(cfg, s_->steps_per_epoch, s_->total_steps), slices,
                                                   s_->flat->values(), s_->flat->gradients(), pc);
+    s_->kernels = std::make_unique<SparseKernelRouter>(*s_->model, *s_->pruner, cfg.sparse.kernels);
   }
 }
 
@@ -499,6 +507,7 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     summary.sparse_flops = rep.sparse_flops;
     for (const auto& l : rep.layers) summary.layer_sparsity.emplace_back(l.name, l.sparsity());
     summary.dense_model_bytes = 4 * s.flat->numel();
+    if (s.kernels) summary.kernel_decisions = s.kernels->decisions();
     if (cfg.sparse.export_model) {
       // The deployed model: the mean of the workers' models with the final mask.
       torch::NoGradGuard ng;

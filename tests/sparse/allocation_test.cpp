@@ -143,7 +143,7 @@ TEST(ParseOverrides, RejectsMalformedEntriesNamingThem) {
   }
 }
 
-// BUG (reported): a value with trailing junk is accepted (std::stod stops at the junk), so
+// Regression (found by this test, fixed): a value with trailing junk is accepted (std::stod stops at the junk), so
 // "fc3.weight=0.5x" silently becomes 0.5, although the header promises std::invalid_argument on a
 // malformed entry.
 TEST(ParseOverrides, RejectsTrailingJunkAfterTheValue) {
@@ -152,7 +152,7 @@ TEST(ParseOverrides, RejectsTrailingJunkAfterTheValue) {
   }
 }
 
-// BUG (reported): a name made only of spaces (" =0.5") escapes the empty-name check, and the
+// Regression (found by this test, fixed): a name made only of spaces (" =0.5") escapes the empty-name check, and the
 // trimming `name.substr(name.find_first_not_of(' '))` then throws std::out_of_range instead of
 // the promised std::invalid_argument.
 TEST(ParseOverrides, BlankNameIsInvalidArgument) {

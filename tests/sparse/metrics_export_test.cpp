@@ -268,16 +268,21 @@ class SparseModelErrors : public ::testing::Test {
     payload_at_ = 20 + static_cast<size_t>(header_bytes_);
     ASSERT_GT(good_.size(), payload_at_ + 1000);
   }
-  void TearDown() override { std::filesystem::remove(good_path_); }
+  void TearDown() override {
+    std::filesystem::remove(good_path_);
+    for (const auto& p : written_) std::filesystem::remove(p);
+  }
 
   // Writes `bytes` to a temp file named after `tag` and returns its path.
   std::string damaged(const std::string& tag, const std::string& bytes) {
     const std::string path = temp_path("damaged_" + tag + ".gsm");
     write_bytes(path, bytes);
+    written_.push_back(path);
     return path;
   }
 
   std::string good_path_, good_;
+  std::vector<std::string> written_;
   uint64_t header_bytes_ = 0;
   size_t payload_at_ = 0;
 };
@@ -294,7 +299,7 @@ TEST_F(SparseModelErrors, TruncatedInsideTheHeader) {
   expect_load_error(damaged("trunc_header", good_.substr(0, payload_at_ - header_bytes_ / 2)), "truncated");
 }
 
-// BUG (reported): a file cut inside the fixed 20-byte prefix (magic intact, header length
+// Regression (found by this test, fixed): a file cut inside the fixed 20-byte prefix (magic intact, header length
 // missing) is reported as "not a Gossamer sparse model file (bad magic)" instead of as truncated.
 TEST_F(SparseModelErrors, TruncatedRightAfterTheMagic) {
   expect_load_error(damaged("trunc_prefix", good_.substr(0, 12)), "truncated");

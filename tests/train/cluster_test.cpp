@@ -109,6 +109,25 @@ TEST(Cluster, DsgdOnARingLeavesReplicasDifferentButClose) {
   EXPECT_NEAR(s.bytes_sent_per_step, 2 * 12730 * 4.0, 1.0);
 }
 
+TEST(Cluster, ShardsOfDifferentSizesAgreeOnTheNumberOfSteps) {
+  // Dirichlet and class partitions give shards of different sizes; every worker must still plan
+  // the same steps (an epoch is one pass over all shards together), or the longer-running workers
+  // would wait in collectives for peers that had already finished.
+  const auto all = toy_images(170, 11), test = toy_images(40, 12);
+  std::vector<data::Dataset> parts;
+  int64_t start = 0;
+  for (int64_t size : {100, 20, 50}) {
+    std::vector<int64_t> idx(static_cast<size_t>(size));
+    for (int64_t i = 0; i < size; ++i) idx[static_cast<size_t>(i)] = start + i;
+    parts.push_back(all.subset(idx));
+    start += size;
+  }
+  const auto cfg = cluster_config(3, "dsgd", fresh_dir("unequal"));
+  const auto s = run_cluster(&comm::run_inprocess, cfg, parts, test, ring(3));
+  EXPECT_EQ(s.steps, 4);  // ceil(170 samples / (3 workers x 16))
+  EXPECT_EQ(s.total_steps, 4);
+}
+
 TEST(Cluster, SameIteratesOnInProcessAndGloo) {
   const auto train = toy_images(480, 5), test = toy_images(80, 6);
   for (const std::string algorithm : {"parallel-sgd", "dsgd"}) {

@@ -112,6 +112,8 @@ struct SparseConfig {
   int64_t woodfisher_block = 64;       // woodfisher: c, weights per diagonal block
   double woodfisher_damping = 1e-4;    // woodfisher: λ
   bool export_model = true;            // write model.sparse (non-zeros only) at the end
+  // auto: run pruned layers on the sparse kernels where measured faster; sparse: always; dense: never.
+  std::string kernels = "auto";
 };
 
 struct Config {

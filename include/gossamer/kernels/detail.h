@@ -4,7 +4,9 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace gossamer::kernels::detail {
 
@@ -21,5 +23,10 @@ at::Tensor mask_as_bool(const at::Tensor& mask, const at::Tensor& w, const char*
 // Throws std::invalid_argument unless x is a 2-D float32 CPU tensor [batch, features] with
 // `features` columns; `what` names the argument ("x", "grad_output").
 void check_activations(const at::Tensor& x, int64_t features, const char* who, const char* what);
+
+// Splits rows [0, rows) into `parts` ranges of about equal work, where a row costs its non-zeros
+// plus one (the store of its outputs): bounds [parts + 1], range t is [bounds[t], bounds[t+1]).
+// row_ptr == nullptr means rows of equal length; otherwise row_ptr[0] must be 0.
+std::vector<int64_t> split_rows(const int32_t* row_ptr, int64_t rows, int64_t parts);
 
 }  // namespace gossamer::kernels::detail

@@ -36,11 +36,28 @@ void csr_spmm_panels(const int32_t* row_ptr, const int32_t* col, const float* va
                      int64_t r1, const float* panels, int64_t batch, int64_t k_dim, int64_t width,
                      const float* bias, float* y, int64_t ldy);
 
+// The same product with a general output layout: y[b * ld_batch + r * ld_row]. With ld_batch = 1
+// and ld_row = batch the output is row-major [rows of S][batch], e.g. one image's [out, h·w] plane
+// of a convolution (the stores are then whole vectors).
+void csr_spmm_panels_strided(const int32_t* row_ptr, const int32_t* col, const float* vals,
+                             int64_t r0, int64_t r1, const float* panels, int64_t batch,
+                             int64_t k_dim, int64_t width, const float* bias, float* y,
+                             int64_t ld_batch, int64_t ld_row);
+
 // The same for a packed N:M matrix: row r has `slots` = groups * n entries at r * slots, entry j
 // of the row sits in column (j / n) * m + idx[r * slots + j].
 void nm_spmm_panels(const uint8_t* idx, const float* vals, int64_t n, int64_t m, int64_t slots,
                     int64_t r0, int64_t r1, const float* panels, int64_t batch, int64_t k_dim,
                     int64_t width, const float* bias, float* y, int64_t ldy);
+
+// The "direct" (offset) form of csr_spmm_panels, for convolutions without unfolding: the
+// activations are one flat array `a`, and entry k of row r reads a[off[k] + q] for batch columns
+// q in [0, batch), in blocks of `width` (1, 2 or 4 SIMD vectors):
+//   y[r * ld_row + q] = bias[r] + sum_{k in row r} vals[k] * a[off[k] + q]
+// `a` must be readable up to max(off) + ceil(batch / width) * width. bias may be null.
+void csr_spmm_offsets(const int32_t* row_ptr, const int32_t* off, const float* vals, int64_t r0,
+                      int64_t r1, const float* a, int64_t batch, int64_t width, const float* bias,
+                      float* y, int64_t ld_row);
 
 // Sampled dense-dense product for rows r in [r0, r1) (the weight gradient at the non-zeros):
 //   out[k] = sum_b G[b][r] * A[b][col[k]]     for k in row r
@@ -48,6 +65,11 @@ void nm_spmm_panels(const uint8_t* idx, const float* vals, int64_t n, int64_t m,
 void csr_sddmm_panels(const int32_t* row_ptr, const int32_t* col, int64_t r0, int64_t r1,
                       const float* g_panels, int64_t g_dim, const float* a_panels, int64_t a_dim,
                       int64_t batch, int64_t width, float* out);
+
+// The offset form of csr_sddmm_panels: out[k] = sum_q g[r * ld_g + q] * a[off[k] + q] for q in
+// [0, n), n a multiple of simd_lanes() (pad g with zeros). Each entry is one long dot product.
+void csr_sddmm_offsets(const int32_t* row_ptr, const int32_t* off, int64_t r0, int64_t r1,
+                       const float* g, int64_t ld_g, const float* a, int64_t n, float* out);
 
 // The same for a packed N:M pattern; out is aligned with the packed values (slots per row).
 void nm_sddmm_panels(const uint8_t* idx, int64_t n, int64_t m, int64_t slots, int64_t r0,

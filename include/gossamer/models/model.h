@@ -4,6 +4,7 @@
 #include <torch/nn/module.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -26,11 +27,29 @@ class Model : public torch::nn::Module {
     return it == uses_.end() ? 1 : it->second;
   }
 
+  // Replaces how the layer owning `weight_name` (e.g. "fc1.weight") computes its output, e.g. with
+  // a sparse kernel on the same parameters; an empty function restores the layer's own forward.
+  using LayerFn = std::function<at::Tensor(const at::Tensor&)>;
+  void set_layer_override(const std::string& weight_name, LayerFn fn) {
+    if (fn) overrides_[weight_name] = std::move(fn);
+    else overrides_.erase(weight_name);
+  }
+
  protected:
   void set_weight_uses(const std::string& parameter_name, int64_t uses) { uses_[parameter_name] = uses; }
+  // What forward() calls for each linear / convolution layer, so that overrides apply.
+  template <typename Layer>
+  at::Tensor run_layer(const std::string& weight_name, Layer& layer, const at::Tensor& x) {
+    if (!overrides_.empty()) {
+      auto it = overrides_.find(weight_name);
+      if (it != overrides_.end()) return it->second(x);
+    }
+    return layer->forward(x);
+  }
 
  private:
   std::map<std::string, int64_t> uses_;
+  std::map<std::string, LayerFn> overrides_;
 };
 
 struct ModelSpec {

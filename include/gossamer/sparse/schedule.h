@@ -16,8 +16,9 @@ double gmp_sparsity(int64_t step, int64_t start, int64_t end, double initial, do
 // RigL/SET drop fraction, cosine-decayed from f_0 at `start` to 0 at `end` (Evci et al. 2020).
 double cosine_drop_fraction(int64_t step, int64_t start, int64_t end, double initial);
 
-// GaP (Ma et al. 2021): the pruned layers split into K partitions of contiguous layers with about
-// equal parameter counts; partition (t / phase_steps) mod K is dense while t < end.
+// GaP (Ma et al. 2021): the pruned layers split into K partitions of contiguous layers, the split
+// whose largest partition is as small as possible (so no dense phase costs more than it must);
+// partition (t / phase_steps) mod K is dense while t < end.
 class GapTimeline {
  public:
   GapTimeline(const std::vector<ParamSlice>& layers, int64_t partitions, int64_t phase_steps, int64_t end);
@@ -28,7 +29,7 @@ class GapTimeline {
   std::pair<size_t, size_t> layers_of(int64_t p) const;
 
  private:
-  std::vector<size_t> first_layer_;  // first layer of each partition, plus a sentinel
+  std::vector<size_t> first_layer_;  // first layer of each partition
   size_t num_layers_;
   int64_t phase_steps_, end_;
 };

@@ -52,6 +52,7 @@ struct RunSummary {
   std::string sparse_model_path;          // exported non-zeros (rank 0 writes it)
   int64_t sparse_model_bytes = 0;
   int64_t dense_model_bytes = 0;          // the same parameters stored dense (float32)
+  std::vector<std::string> kernel_decisions;  // sparse.kernels = auto: which layers ran sparse, measured times
 };
 
 class Trainer {
@@ -60,7 +61,8 @@ class Trainer {
   // `out_dir` (created): metrics.jsonl and config.toml (written by rank 0), checkpoint.pt
   // (one worker) or checkpoint-rank<R>.pt (one per worker).
   // With ctx.comm set, every worker of the run constructs its Trainer and calls run() together:
-  // the loop makes the same collective calls in the same order on every rank.
+  // the loop makes the same collective calls in the same order on every rank. The constructor
+  // itself makes one (it sums the shard sizes so that every worker plans the same steps per epoch).
   Trainer(const config::Config& config, data::Dataset train, const data::Dataset& test, std::string out_dir,
           WorkerContext ctx = {});
   ~Trainer();

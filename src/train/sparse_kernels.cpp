@@ -1,0 +1,148 @@
+#include "gossamer/train/sparse_kernels.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <stdexcept>
+
+#include "gossamer/kernels/conv.h"
+#include "gossamer/kernels/csr.h"
+#include "gossamer/kernels/sparse_conv2d.h"
+#include "gossamer/kernels/sparse_linear.h"
+#include "gossamer/models/model.h"
+#include "gossamer/sparse/pruner.h"
+
+namespace gossamer::train {
+
+struct SparseKernelRouter::Layer {
+  std::string name;
+  at::Tensor weight, bias, mask;  // the model's parameters and the pruner's mask view
+  bool conv = false;
+  kernels::ConvGeometry geometry;
+  std::string mode;
+  int64_t mask_version = -1;
+  std::shared_ptr<kernels::CsrWeight> csr;
+  std::shared_ptr<kernels::SparseConvWeight> conv_weight;
+  struct Choice {
+    bool sparse = false;
+    double dense_s = 0, sparse_s = 0;
+  };
+  std::map<std::pair<int64_t, bool>, Choice> choices;
+
+  void refresh() {
+    at::NoGradGuard ng;
+    const at::Tensor w = weight.detach();
+    if (mask._version() != mask_version || (!csr && !conv_weight)) {
+      if (conv) conv_weight = std::make_shared<kernels::SparseConvWeight>(kernels::sparse_conv_weight(w, mask));
+      else csr = std::make_shared<kernels::CsrWeight>(kernels::csr_from_dense(w, mask));
+      mask_version = mask._version();
+      choices.clear();  // a new density: measure again
+    } else if (conv) {
+      kernels::sparse_conv_update_values(*conv_weight, w);
+    } else {
+      kernels::csr_update_values(*csr, w);
+    }
+  }
+  at::Tensor dense(const at::Tensor& x, const at::Tensor& w) const {
+    if (!conv) return at::linear(x, w, bias);
+    return at::conv2d(x, w, bias, {geometry.stride[0], geometry.stride[1]}, {geometry.padding[0], geometry.padding[1]},
+                      {geometry.dilation[0], geometry.dilation[1]});
+  }
+  at::Tensor sparse(const at::Tensor& x, const at::Tensor& w) const {
+    if (conv) return kernels::sparse_conv2d_dense_grad(x, w, conv_weight, bias, geometry);
+    return kernels::sparse_linear_dense_grad(x, w, csr, bias);
+  }
+  // Best of 3 after a warm-up, on a detached copy of the weight so that no gradient leaks into the
+  // model's gradient buffer.
+  double time_path(const at::Tensor& x, bool use_sparse, bool training) const {
+    at::Tensor w = weight.detach().clone().set_requires_grad(training);
+    at::Tensor xin = x.detach();
+    double best = 1e30;
+    for (int rep = 0; rep < 4; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      at::Tensor y = use_sparse ? sparse(xin, w) : dense(xin, w);
+      if (training) y.backward(at::ones_like(y));
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (rep > 0) best = std::min(best, s);
+    }
+    return best;
+  }
+  at::Tensor forward(const at::Tensor& x) {
+    refresh();
+    const bool training = at::GradMode::is_enabled() && weight.requires_grad();
+    const auto key = std::make_pair(x.size(0), training);
+    auto it = choices.find(key);
+    if (it == choices.end()) {
+      Choice c;
+      if (mode == "sparse") {
+        c.sparse = true;
+      } else {
+        c.dense_s = time_path(x, false, training);
+        c.sparse_s = time_path(x, true, training);
+        c.sparse = c.sparse_s < c.dense_s;
+      }
+      it = choices.emplace(key, c).first;
+    }
+    return it->second.sparse ? sparse(x, weight) : dense(x, weight);
+  }
+};
+
+SparseKernelRouter::SparseKernelRouter(models::Model& model, const sparse::Pruner& pruner, const std::string& mode)
+    : model_(model) {
+  if (mode != "auto" && mode != "sparse" && mode != "dense") {
+    throw std::invalid_argument("sparse.kernels = '" + mode + "': use auto, sparse or dense");
+  }
+  if (mode == "dense" || !pruner.enabled()) return;
+  if (pruner.spec().method == sparse::PruneMethod::SrSte) return;  // the mask changes every step
+  std::map<std::string, at::Tensor> params;
+  for (const auto& p : model.named_parameters(true)) params[p.key()] = p.value();
+  std::map<std::string, std::shared_ptr<torch::nn::Module>> modules;
+  for (const auto& m : model.named_modules("", false)) modules[m.key()] = m.value();
+  for (const auto& l : pruner.layers()) {
+    const std::string prefix = l.name.substr(0, l.name.rfind('.'));
+    auto mod = modules.find(prefix);
+    if (mod == modules.end()) continue;
+    auto layer = std::make_shared<Layer>();
+    layer->name = l.name;
+    layer->weight = params.at(l.name);
+    auto b = params.find(prefix + ".bias");
+    if (b != params.end()) layer->bias = b->second;
+    layer->mask = pruner.mask().narrow(0, l.offset, l.numel).view(l.shape);
+    layer->mode = mode;
+    if (auto* conv = mod->second->as<torch::nn::Conv2dImpl>()) {
+      const auto& o = conv->options;
+      if (o.groups() != 1 || !std::holds_alternative<torch::ExpandingArray<2>>(o.padding())) continue;
+      layer->conv = true;
+      const auto& pad = std::get<torch::ExpandingArray<2>>(o.padding());
+      layer->geometry.stride = {(*o.stride())[0], (*o.stride())[1]};
+      layer->geometry.padding = {(*pad)[0], (*pad)[1]};
+      layer->geometry.dilation = {(*o.dilation())[0], (*o.dilation())[1]};
+    } else if (!mod->second->as<torch::nn::LinearImpl>()) {
+      continue;
+    }
+    model.set_layer_override(l.name, [layer](const at::Tensor& x) { return layer->forward(x); });
+    layers_.push_back(layer);
+  }
+}
+
+SparseKernelRouter::~SparseKernelRouter() {
+  for (const auto& l : layers_) model_.set_layer_override(l->name, nullptr);
+}
+
+std::vector<std::string> SparseKernelRouter::decisions() const {
+  std::vector<std::string> out;
+  for (const auto& l : layers_) {
+    for (const auto& [key, c] : l->choices) {
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "%s b%lld %s: %s (sparse %.3f ms, dense %.3f ms)", l->name.c_str(),
+                    static_cast<long long>(key.first), key.second ? "train" : "eval", c.sparse ? "sparse" : "dense",
+                    1e3 * c.sparse_s, 1e3 * c.dense_s);
+      out.push_back(buf);
+    }
+  }
+  return out;
+}
+
+}  // namespace gossamer::train
