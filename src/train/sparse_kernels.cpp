@@ -45,24 +45,25 @@ struct SparseKernelRouter::Layer {
       kernels::csr_update_values(*csr, w);
     }
   }
-  at::Tensor dense(const at::Tensor& x, const at::Tensor& w) const {
-    if (!conv) return at::linear(x, w, bias);
-    return at::conv2d(x, w, bias, {geometry.stride[0], geometry.stride[1]}, {geometry.padding[0], geometry.padding[1]},
+  at::Tensor dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
+    if (!conv) return at::linear(x, w, b);
+    return at::conv2d(x, w, b, {geometry.stride[0], geometry.stride[1]}, {geometry.padding[0], geometry.padding[1]},
                       {geometry.dilation[0], geometry.dilation[1]});
   }
-  at::Tensor sparse(const at::Tensor& x, const at::Tensor& w) const {
-    if (conv) return kernels::sparse_conv2d_dense_grad(x, w, conv_weight, bias, geometry);
-    return kernels::sparse_linear_dense_grad(x, w, csr, bias);
+  at::Tensor sparse(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
+    if (conv) return kernels::sparse_conv2d_dense_grad(x, w, conv_weight, b, geometry);
+    return kernels::sparse_linear_dense_grad(x, w, csr, b);
   }
-  // Best of 3 after a warm-up, on a detached copy of the weight so that no gradient leaks into the
-  // model's gradient buffer.
+  // Best of 3 after a warm-up, on detached copies of the weight and bias so that no gradient leaks
+  // into the model's gradient buffer.
   double time_path(const at::Tensor& x, bool use_sparse, bool training) const {
     at::Tensor w = weight.detach().clone().set_requires_grad(training);
+    at::Tensor b = bias.defined() ? bias.detach().clone().set_requires_grad(training) : at::Tensor();
     at::Tensor xin = x.detach();
     double best = 1e30;
     for (int rep = 0; rep < 4; ++rep) {
       const auto t0 = std::chrono::steady_clock::now();
-      at::Tensor y = use_sparse ? sparse(xin, w) : dense(xin, w);
+      at::Tensor y = use_sparse ? sparse(xin, w, b) : dense(xin, w, b);
       if (training) y.backward(at::ones_like(y));
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (rep > 0) best = std::min(best, s);
@@ -85,7 +86,7 @@ struct SparseKernelRouter::Layer {
       }
       it = choices.emplace(key, c).first;
     }
-    return it->second.sparse ? sparse(x, weight) : dense(x, weight);
+    return it->second.sparse ? sparse(x, weight, bias) : dense(x, weight, bias);
   }
 };
 
@@ -113,9 +114,9 @@ SparseKernelRouter::SparseKernelRouter(models::Model& model, const sparse::Prune
     layer->mode = mode;
     if (auto* conv = mod->second->as<torch::nn::Conv2dImpl>()) {
       const auto& o = conv->options;
-      if (o.groups() != 1 || !std::holds_alternative<torch::ExpandingArray<2>>(o.padding())) continue;
+      if (o.groups() != 1 || !c10::holds_alternative<torch::ExpandingArray<2>>(o.padding())) continue;
       layer->conv = true;
-      const auto& pad = std::get<torch::ExpandingArray<2>>(o.padding());
+      const auto& pad = c10::get<torch::ExpandingArray<2>>(o.padding());
       layer->geometry.stride = {(*o.stride())[0], (*o.stride())[1]};
       layer->geometry.padding = {(*pad)[0], (*pad)[1]};
       layer->geometry.dilation = {(*o.dilation())[0], (*o.dilation())[1]};

@@ -83,7 +83,9 @@ TEST(SparseRun, ResumedRunMatchesTheUninterruptedOneWithMasks) {
   const auto train = toy_images(400, 3), test = toy_images(100, 4);
   const std::string full_dir = fresh_dir("full"), split_dir = fresh_dir("split");
   for (const std::string method : {"gmp", "rigl"}) {
-    std::vector<std::string> extra{"sparse.method=" + method};
+    // Dense kernels: with "auto" the per-layer choice is timed, and a different choice between
+    // the two runs would change float summation order (equal only to ~1e-6, not bit for bit).
+    std::vector<std::string> extra{"sparse.method=" + method, "sparse.kernels=dense"};
     train::Trainer full(sparse_config(full_dir, extra), train, test, full_dir);
     const auto a = full.run(false);
     auto cfg = sparse_config(split_dir, extra);
@@ -157,4 +159,34 @@ TEST(SparseRun, GossipWorkersShareOneMaskAndBothBackendsGiveTheSameRun) {
     EXPECT_TRUE(at::cat(flat).masked_select(mask.eq(0)).eq(0).all().item<bool>()) << "rank " << r;
   }
   EXPECT_NEAR(1.0 - first_mask.narrow(0, 0, 784 * 32).mean().item<double>(), 0.8, 1e-4);
+}
+
+TEST(SparseRun, SparseKernelsTrainTheSameModelAsTheDensePath) {
+  // LeNet-5 (two convolutions, three linear layers) pruned by GMP: forcing every pruned layer onto
+  // the sparse kernels must give the dense path's losses up to float summation order.
+  const auto train = toy_images(256, 7), test = toy_images(64, 8);
+  std::vector<std::vector<nlohmann::json>> runs;
+  for (const std::string kernels : {"dense", "sparse"}) {
+    const std::string dir = fresh_dir("kernels_" + kernels);
+    auto cfg = sparse_config(dir, {"model.name=lenet5", "train.log_every=2", "sparse.sparsity=0.8",
+                                   "sparse.kernels=" + kernels});
+    const auto s = train::Trainer(cfg, train, test, dir).run(false);
+    if (kernels == "sparse") {
+      ASSERT_FALSE(s.kernel_decisions.empty());
+      for (const auto& d : s.kernel_decisions) EXPECT_NE(d.find(": sparse"), std::string::npos) << d;
+    } else {
+      EXPECT_TRUE(s.kernel_decisions.empty());
+    }
+    runs.push_back(read_metrics(dir + "/metrics.jsonl"));
+  }
+  ASSERT_EQ(runs[0].size(), runs[1].size());
+  ASSERT_GT(runs[0].size(), 5u);
+  for (size_t i = 0; i < runs[0].size(); ++i) {
+    for (const char* key : {"loss", "test_loss"}) {
+      if (runs[0][i].contains(key)) {
+        EXPECT_NEAR(runs[0][i][key].get<double>(), runs[1][i][key].get<double>(), 1e-4) << key << " line " << i;
+      }
+    }
+    if (runs[0][i].contains("sparsity")) EXPECT_EQ(runs[0][i]["sparsity"], runs[1][i]["sparsity"]) << i;
+  }
 }
