@@ -4,6 +4,7 @@
 
 #include "gossamer/comm/communicator.h"
 #include "gossamer/optim/detail.h"
+#include "gossamer/topology/analysis.h"
 #include "gossamer/topology/topology.h"
 
 namespace gossamer::optim {
@@ -15,6 +16,18 @@ DecentLam::DecentLam(std::vector<at::Tensor> params, comm::Communicator& comm,
   auto sgd = detail::require_plain_sgd(*local_, "decentlam", /*allow_momentum=*/true);
   beta_ = sgd.momentum;
   weight_decay_ = sgd.weight_decay;
+  // The momentum also acts on the consensus part of ĝ, (x - Wx)/lr: per eigenvalue μ of I - W the
+  // disagreement follows e^{k+1} = (1 + β - μ) e^k - β e^{k-1}, stable for real μ in [0, 2(1 + β)]
+  // (symmetric W) but not for the complex μ of a directed W: with β = 0.9 the disagreement of the
+  // static and one-peer exponential graphs grows ~1.25x and ~1.2x per step whatever the lr.
+  if (beta_ > 0.0 && !topology::is_symmetric(topology_)) {
+    throw std::invalid_argument(
+        "decentlam: with momentum (" + std::to_string(beta_) + ") it needs a symmetric mixing matrix W; topology '" +
+        topology_.name() +
+        "' is directed at some step, where the momentum on the consensus term makes the models drift apart "
+        "exponentially: use a symmetric topology (ring, torus, hypercube, complete, random-gossip, ...) or dsgd "
+        "(DmSGD)");
+  }
 }
 
 void DecentLam::step() {

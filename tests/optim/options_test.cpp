@@ -106,6 +106,17 @@ TEST(Options, D2NeedsASymmetricW) {
   });
 }
 
+TEST(Options, DecentLamWithMomentumNeedsASymmetricW) {
+  on_rank0([](comm::Communicator& comm) {
+    for (const std::string name : {"exponential", "one-peer-exponential"}) {
+      auto directed = topo(name, kN);
+      EXPECT_THAT(build_error(comm, "decentlam", {}, &directed, momentum_sgd(0.9)),
+                  AllOf(HasSubstr("decentlam"), HasSubstr("symmetric"), HasSubstr(name), HasSubstr("dsgd")));
+      EXPECT_EQ(build_error(comm, "decentlam", {}, &directed), "") << "without momentum it is D-SGD: allowed";
+    }
+  });
+}
+
 TEST(Options, ExactMethodsNeedPlainSgd) {
   on_rank0([](comm::Communicator& comm) {
     auto ring = topo("ring", kN);

@@ -160,7 +160,7 @@ TEST_P(Recursion, GradientTrackingTimeVaryingDirected) {
 }
 
 TEST_P(Recursion, DecentLam) {
-  auto t = topo("exponential", kN);
+  auto t = topo("random-gossip", kN);  // symmetric (required with momentum) and time-varying
   const double beta = 0.9;
   at::Tensor M = at::zeros({kN, kDim}, at::kDouble);
   at::Tensor ref = unroll(X0, kSteps, [&](int64_t k, const at::Tensor& X) {

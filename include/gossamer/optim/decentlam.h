@@ -4,6 +4,8 @@
 //   y_i = sum_j w_ij (x_j - lr * g_j);  ĝ_i = (x_i - y_i) / lr;  m_i <- beta m_i + ĝ_i;  x_i <- x_i - lr m_i
 // (m^0 = 0). The local optimizer must be torch::optim::SGD without Nesterov or dampening; DecentLaM
 // takes beta = its momentum and g = grad + weight_decay * x from it, and reads its lr every step.
+// With momentum > 0, W(k) must be symmetric at every step (refused otherwise): on a directed graph
+// the momentum on the consensus term (x - Wx)/lr is unstable (see the constructor).
 // A step with lr == 0 (e.g. the first step of a warm-up from 0) leaves x and m unchanged (ĝ is not
 // defined there) and sends nothing.
 #pragma once
