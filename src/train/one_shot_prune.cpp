@@ -11,6 +11,7 @@
 #include "gossamer/train/checkpoint.h"
 #include "gossamer/train/evaluate.h"
 #include "gossamer/train/flat_parameters.h"
+#include "gossamer/train/run.h"
 #include "gossamer/train/sparse_setup.h"
 
 namespace gossamer::train {
@@ -18,15 +19,8 @@ namespace gossamer::train {
 OneShotPruneResult one_shot_prune(const OneShotPruneRequest& req) {
   const config::Config& cfg = req.config;
   data::FashionMnist fm = data::load_fashion_mnist(cfg.data.path);
-  auto limit = [](const data::Dataset& d, int64_t n) {
-    if (n <= 0 || n >= d.size()) return d;
-    data::Dataset out = d;
-    out.inputs = d.inputs.narrow(0, 0, n);
-    out.targets = d.targets.narrow(0, 0, n);
-    return out;
-  };
-  const data::Dataset train = limit(fm.train, cfg.data.train_limit);
-  const data::Dataset test = limit(fm.test, cfg.data.test_limit);
+  const data::Dataset train = first_samples(fm.train, cfg.data.train_limit);
+  const data::Dataset test = first_samples(fm.test, cfg.data.test_limit);
 
   const models::ModelSpec spec = model_spec(cfg, train);
   std::shared_ptr<models::Model> model = models::make_model(spec);

@@ -19,14 +19,6 @@ namespace gossamer::train {
 
 namespace {
 
-data::Dataset first_n(const data::Dataset& d, int64_t n) {
-  if (n <= 0 || n >= d.size()) return d;
-  data::Dataset out = d;
-  out.inputs = d.inputs.narrow(0, 0, n);
-  out.targets = d.targets.narrow(0, 0, n);
-  return out;
-}
-
 std::vector<data::Dataset> shards(const data::Dataset& train, const config::Config& cfg) {
   const int n = static_cast<int>(cfg.cluster.workers);
   if (n == 1) return {train};
@@ -59,6 +51,14 @@ comm::NetworkModel network(const config::Config& cfg) {
 
 }  // namespace
 
+data::Dataset first_samples(const data::Dataset& d, int64_t n) {
+  if (n <= 0 || n >= d.size()) return d;
+  data::Dataset out = d;
+  out.inputs = d.inputs.narrow(0, 0, n);
+  out.targets = d.targets.narrow(0, 0, n);
+  return out;
+}
+
 RunSummary run_training(const config::Config& cfg, bool resume, const std::atomic<bool>* stop) {
   const int workers = static_cast<int>(cfg.cluster.workers);
   const bool gloo = cfg.cluster.backend == "gloo";
@@ -67,8 +67,8 @@ RunSummary run_training(const config::Config& cfg, bool resume, const std::atomi
   util::log_info("loading Fashion-MNIST from " + cfg.data.path + " (" + std::to_string(threads) +
                  " intra-op thread(s) per worker)");
   data::FashionMnist fm = data::load_fashion_mnist(cfg.data.path);
-  const data::Dataset train = first_n(fm.train, cfg.data.train_limit);
-  const data::Dataset test = first_n(fm.test, cfg.data.test_limit);
+  const data::Dataset train = first_samples(fm.train, cfg.data.train_limit);
+  const data::Dataset test = first_samples(fm.test, cfg.data.test_limit);
   const std::vector<data::Dataset> parts = shards(train, cfg);
   const std::chrono::milliseconds timeout(cfg.cluster.timeout_ms);
 
