@@ -78,6 +78,10 @@ Pruner::Pruner(PruneSpec spec, const std::vector<ParamSlice>& parameters, at::Te
   }
   mask_ = at::ones_like(values_);
   sad_reference_ = at::ones_like(values_);
+  if (spec_.method == PruneMethod::Gap) {
+    // Built once: the partition split is a small dynamic program, not something to redo every step.
+    gap_ = std::make_shared<GapTimeline>(layers_, spec_.gap_partitions, spec_.gap_phase_steps, spec_.end_step);
+  }
   // Validate overrides now rather than at the first pruning step, possibly hours in.
   keep_counts(layers_, spec_.sparsity, AllocationSpec{AllocationKind::Uniform, spec_.allocation.overrides,
                                                       spec_.allocation.exempt_first, spec_.allocation.exempt_last});
@@ -239,7 +243,7 @@ void Pruner::start() {
       break;
     case PruneMethod::Gap: {
       random_masks();
-      GapTimeline tl(layers_, spec_.gap_partitions, spec_.gap_phase_steps, spec_.end_step);
+      const GapTimeline& tl = *gap_;
       const int64_t p = tl.dense_partition(0);
       if (p >= 0) {
         auto [b, e] = tl.layers_of(p);
@@ -306,7 +310,7 @@ void Pruner::after_step(int64_t step, const std::vector<at::Tensor>& optimizer_s
       }
       break;
     case PruneMethod::Gap: {
-      GapTimeline tl(layers_, spec_.gap_partitions, spec_.gap_phase_steps, spec_.end_step);
+      const GapTimeline& tl = *gap_;
       const int64_t before = tl.dense_partition(step), after = tl.dense_partition(done);
       if (before != after) {
         if (before >= 0) {
@@ -336,7 +340,7 @@ void Pruner::finish(int64_t steps_done, const std::vector<at::Tensor>& optimizer
       agree_on_mask();
       break;
     case PruneMethod::Gap: {
-      GapTimeline tl(layers_, spec_.gap_partitions, spec_.gap_phase_steps, spec_.end_step);
+      const GapTimeline& tl = *gap_;
       const int64_t dense = steps_done > 0 ? tl.dense_partition(steps_done - 1) : tl.dense_partition(0);
       if (dense >= 0) {
         auto [b, e] = tl.layers_of(dense);

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,8 @@ class Communicator;
 }
 
 namespace gossamer::sparse {
+
+class GapTimeline;
 
 enum class PruneMethod { None, OneShot, Gmp, Gap, Rigl, Set, SrSte };
 enum class PruneScorer { Magnitude, WoodFisher };
@@ -131,6 +134,7 @@ class Pruner {
   at::Tensor values_, gradients_;
   at::Tensor mask_, sad_reference_, mean_, dense_;
   int64_t last_update_step_ = -1;
+  std::shared_ptr<const GapTimeline> gap_;  // GaP only
 };
 
 }  // namespace gossamer::sparse
