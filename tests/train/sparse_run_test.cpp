@@ -37,7 +37,10 @@ config::Config sparse_config(const std::string& dir, std::vector<std::string> ex
   std::vector<std::string> o{"model.name=mlp", "model.hidden=[32]", "train.batch_size=32", "train.epochs=2",
                              "train.log_every=4", "train.threads=1", "output.checkpoint_every=8", "output.progress=off",
                              "sparse.method=gmp", "sparse.sparsity=0.9", "sparse.start_epoch=0", "sparse.end_epoch=1",
-                             "sparse.update_every=3", "output.dir=\"" + dir + "\""};
+                             "sparse.update_every=3", "output.dir=\"" + dir + "\"",
+                             // Exact comparisons below: "auto" would time kernels and could switch the
+                             // float summation order between runs (the kernel test sets its own mode).
+                             "sparse.kernels=dense"};
   o.insert(o.end(), extra.begin(), extra.end());
   return config::parse_config("", "test", o);
 }
