@@ -240,6 +240,8 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.read("outer_lr", c.optimizer.outer_lr, 0.0, 100.0, true);
     r.read("outer_momentum", c.optimizer.outer_momentum, 0.0, 0.999999);
     r.read("tracking", c.optimizer.tracking);
+    r.read("form", c.optimizer.form, {"cta", "atc"});
+    r.read("accumulation", c.optimizer.accumulation, 1, 1 << 20);
     r.read("name", c.optimizer.name, {"sgd", "adamw"});
     r.read("lr", c.optimizer.lr, 0.0, 100.0, true);
     r.read("momentum", c.optimizer.momentum, 0.0, 0.999999);
@@ -367,6 +369,8 @@ std::string to_toml(const Config& c) {
                                 {"outer_lr", c.optimizer.outer_lr},
                                 {"outer_momentum", c.optimizer.outer_momentum},
                                 {"tracking", c.optimizer.tracking},
+                                {"form", c.optimizer.form},
+                                {"accumulation", c.optimizer.accumulation},
                                 {"name", c.optimizer.name},
                                 {"lr", c.optimizer.lr},
                                 {"momentum", c.optimizer.momentum},

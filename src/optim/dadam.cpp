@@ -19,6 +19,9 @@ void DAdamOptions::validate() const {
     throw std::invalid_argument("DAdamOptions.beta2 = " + std::to_string(beta2) + ": must be in [0, 1)");
   }
   if (!(eps > 0.0)) throw std::invalid_argument("DAdamOptions.eps = " + std::to_string(eps) + ": must be > 0");
+  if (accumulation < 1) {
+    throw std::invalid_argument("DAdamOptions.accumulation = " + std::to_string(accumulation) + ": must be >= 1");
+  }
 }
 
 DAdam::DAdam(std::vector<at::Tensor> params, comm::Communicator& comm, std::unique_ptr<torch::optim::Optimizer> local,
@@ -37,17 +40,21 @@ void DAdam::step() {
   torch::NoGradGuard no_grad;
   const double a = lr();
   const bool first = m_.empty();
+  const int64_t A = options_.accumulation;
   if (first) {
     m_.resize(params_.size());
     v_.resize(params_.size());
+    if (A > 1) y_sum_.resize(params_.size());
     if (options_.tracking) {
       y_mixed_.resize(params_.size());
       g_prev_.resize(params_.size());
     }
   }
-  const double t = static_cast<double>(step_ + 1);
-  const double c1 = 1.0 - std::pow(options_.beta1, t);
-  const double c2 = 1.0 - std::pow(options_.beta2, t);
+  const double b1 = options_.beta1, b2 = options_.beta2;
+  const double c = static_cast<double>((step_ + A) / A);  // ceil((k + 1) / A): refreshes so far, counting this one
+  const double c1 = 1.0 - std::pow(b1, c);
+  const double c2 = 1.0 - std::pow(b2, c);
+  const bool refresh = (step_ + 1) % A == 0;
   for (size_t i = 0; i < params_.size(); ++i) {
     at::Tensor& x = params_[i];
     at::Tensor g = grad(i);
@@ -57,20 +64,39 @@ void DAdam::step() {
     if (first) {
       m_[i] = at::zeros_like(x);
       v_[i] = at::zeros_like(x);
+      if (A > 1) y_sum_[i] = at::zeros_like(x);
     }
-    m_[i].mul_(options_.beta1).add_(y, 1.0 - options_.beta1);
-    v_[i].mul_(options_.beta2).addcmul_(y, y, 1.0 - options_.beta2);
-    at::Tensor d = (m_[i] / c1) / ((v_[i] / c2).sqrt() + options_.eps);
-    at::Tensor z = x - a * d;
+    // This step's moments: the refreshed ones plus this step's y (for A = 1 they are the new M, V).
+    at::Tensor m_step = b1 * m_[i] + (1.0 - b1) * y;
+    at::Tensor v_step = b2 * v_[i] + (1.0 - b2) * y * y;
+    at::Tensor d = (m_step / c1) / ((v_step / c2).sqrt() + options_.eps);
+    if (A == 1) {
+      m_[i] = m_step;
+      v_[i] = v_step;
+    } else {
+      y_sum_[i].add_(y);
+      if (refresh) {
+        at::Tensor y_mean = y_sum_[i] / static_cast<double>(A);
+        m_[i].mul_(b1).add_(y_mean, 1.0 - b1);
+        v_[i].mul_(b2).addcmul_(y_mean, y_mean, 1.0 - b2);
+        y_sum_[i].zero_();
+      }
+    }
+    // What is mixed: the adapted model (ATC) or the current one (CTA), with the tracker if any.
+    at::Tensor z = options_.adapt_then_combine ? x - a * d : x.clone();
     if (options_.tracking) {
       at::Tensor buf = at::stack({z, y}).contiguous();  // one message carries the model and the tracker
       comm_.neighbor_allreduce(buf, topology_, step_);
-      x.copy_(buf[0]);
+      z = buf[0];
       y_mixed_[i] = buf[1].clone();
       g_prev_[i] = g.clone();
     } else {
       comm_.neighbor_allreduce(z, topology_, step_);
+    }
+    if (options_.adapt_then_combine) {
       x.copy_(z);
+    } else {
+      x.copy_(z - a * d);
     }
   }
   ++step_;
@@ -80,6 +106,7 @@ std::map<std::string, at::Tensor> DAdam::state() const {
   auto s = DistributedOptimizer::state();
   put_tensors(s, "dadam.m", m_);
   put_tensors(s, "dadam.v", v_);
+  put_tensors(s, "dadam.y_sum", y_sum_);
   put_tensors(s, "dadam.y_mixed", y_mixed_);
   put_tensors(s, "dadam.g_prev", g_prev_);
   return s;
@@ -89,11 +116,13 @@ void DAdam::load_state(const std::map<std::string, at::Tensor>& state) {
   DistributedOptimizer::load_state(state);
   m_.clear();
   v_.clear();
+  y_sum_.clear();
   y_mixed_.clear();
   g_prev_.clear();
   if (step_ == 0) return;
   m_ = take_tensors(state, "dadam.m");
   v_ = take_tensors(state, "dadam.v");
+  if (options_.accumulation > 1) y_sum_ = take_tensors(state, "dadam.y_sum");
   if (options_.tracking) {
     y_mixed_ = take_tensors(state, "dadam.y_mixed");
     g_prev_ = take_tensors(state, "dadam.g_prev");

@@ -66,6 +66,8 @@ std::unique_ptr<optim::DistributedOptimizer> make_distributed_optimizer(const co
   o.dadam.beta2 = c.beta2;
   o.dadam.eps = c.eps;
   o.dadam.tracking = c.tracking;
+  o.dadam.adapt_then_combine = c.form == "atc";
+  o.dadam.accumulation = c.accumulation;
   return optim::make_distributed_optimizer(c.algorithm, o, {flat}, *ctx.comm, ctx.topology,
                                            make_local_optimizer(c, flat));
 }

@@ -84,6 +84,8 @@ TEST(Config, NegativeLearningRateIsOutOfRange) {
 TEST(Config, ZeroBatchSizeAndBadChoice) {
   EXPECT_THAT(error_of("[train]\nbatch_size = 0\n"), HasSubstr("train.batch_size = 0 (test.toml:2) is not allowed: must be in [1,"));
   EXPECT_THAT(error_of("[model]\nname = \"vgg\"\n"), HasSubstr("must be one of: mlp, lenet5, resnet20"));
+  EXPECT_THAT(error_of("[optimizer]\nform = \"both\"\n"), HasSubstr("must be one of: cta, atc"));
+  EXPECT_THAT(error_of("[optimizer]\naccumulation = 0\n"), HasSubstr("optimizer.accumulation = 0 (test.toml:2) is not allowed"));
 }
 
 TEST(Config, OverridesReplaceFileValuesAndAreValidated) {

@@ -14,6 +14,7 @@ struct Case {
   std::string algorithm;
   bool momentum = false;
   bool tracking = false;
+  int64_t accumulation = 1;  // dadam
 };
 
 class Checkpoint : public ::testing::TestWithParam<Case> {};
@@ -33,6 +34,7 @@ TEST_P(Checkpoint, RestoreContinuesExactly) {
   s.options.local_sgd.period = 4;
   s.options.diloco.period = 6;  // the restart at 20 falls inside an outer period
   s.options.dadam.tracking = c.tracking;
+  s.options.dadam.accumulation = c.accumulation;  // 3: the restart at 20 falls inside an accumulation window
   at::Tensor straight = run_optimizer(Backend::InProcess, pb, X0, s);
   s.restart_at = 20;
   at::Tensor resumed = run_optimizer(Backend::InProcess, pb, X0, s);
@@ -57,9 +59,11 @@ TEST(CheckpointErrors, MissingStateIsNamed) {
 INSTANTIATE_TEST_SUITE_P(Algorithms, Checkpoint,
                          ::testing::Values(Case{"d2"}, Case{"gradient-tracking"}, Case{"decentlam", true},
                                            Case{"gossip-pga"}, Case{"local-sgd"}, Case{"wagma"}, Case{"diloco"},
-                                           Case{"dadam"}, Case{"dadam", false, true}, Case{"dsgd"}),
+                                           Case{"dadam"}, Case{"dadam", false, true}, Case{"dadam", false, false, 3},
+                                           Case{"dsgd"}),
                          [](const auto& info) {
-                           std::string n = info.param.algorithm + (info.param.tracking ? "_tracking" : "");
+                           std::string n = info.param.algorithm + (info.param.tracking ? "_tracking" : "") +
+                                           (info.param.accumulation > 1 ? "_accumulation" : "");
                            for (auto& ch : n)
                              if (ch == '-') ch = '_';
                            return n;

@@ -68,6 +68,9 @@ TEST(Options, OuterAndAdamHyperparameters) {
     o = {};
     o.dadam.eps = -1e-8;
     EXPECT_THAT(build_error(comm, "dadam", o, &ring), HasSubstr("DAdamOptions.eps"));
+    o = {};
+    o.dadam.accumulation = 0;
+    EXPECT_THAT(build_error(comm, "dadam", o, &ring), AllOf(HasSubstr("DAdamOptions.accumulation"), HasSubstr(">= 1")));
   });
 }
 

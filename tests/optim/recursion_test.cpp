@@ -2,6 +2,7 @@
 // n = 8 workers, least squares with heterogeneous data, deterministic full gradients, 50 steps,
 // float64, on the InProcess and the Gloo backends. Max relative error over the whole trajectory
 // must be <= 1e-5 (the backends differ only in float64 summation order).
+#include <cmath>
 #include <gtest/gtest.h>
 
 #include "optim_test_util.h"
@@ -234,10 +235,12 @@ TEST_P(Recursion, DilocoOuterNesterov) {
   expect_match(s, ref);
 }
 
+// Written from the update rule in dadam.h, independently of the optimizer: combine-then-adapt
+// (x ← W x − lr·d) unless `atc`; moments refreshed every `A` steps with the mean y of those steps.
 at::Tensor dadam_reference(const Problem& pb, const topology::Topology& t, const at::Tensor& X0, double lr,
-                           int steps, bool tracking) {
+                           int steps, bool tracking, bool atc = false, int A = 1) {
   const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-  at::Tensor X = X0.clone(), M = at::zeros_like(X), V = at::zeros_like(X);
+  at::Tensor X = X0.clone(), M = at::zeros_like(X), V = at::zeros_like(X), S = at::zeros_like(X);
   at::Tensor G_prev, Y;
   std::vector<at::Tensor> xs{X};
   for (int64_t k = 0; k < steps; ++k) {
@@ -248,10 +251,17 @@ at::Tensor dadam_reference(const Problem& pb, const topology::Topology& t, const
       Y = k == 0 ? G : t.dense(k - 1).mm(Y) + G - G_prev;
     }
     G_prev = G;
-    M = b1 * M + (1 - b1) * Y;
-    V = b2 * V + (1 - b2) * Y * Y;
-    at::Tensor Mh = M / (1 - std::pow(b1, k + 1)), Vh = V / (1 - std::pow(b2, k + 1));
-    X = t.dense(k).mm(X - lr * Mh / (Vh.sqrt() + eps));
+    const double refreshes = std::ceil(static_cast<double>(k + 1) / A);
+    at::Tensor Mt = b1 * M + (1 - b1) * Y, Vt = b2 * V + (1 - b2) * Y * Y;
+    at::Tensor D = (Mt / (1 - std::pow(b1, refreshes))) / ((Vt / (1 - std::pow(b2, refreshes))).sqrt() + eps);
+    X = atc ? t.dense(k).mm(X - lr * D) : t.dense(k).mm(X) - lr * D;
+    S = S + Y;
+    if ((k + 1) % A == 0) {
+      at::Tensor Ybar = S / A;
+      M = b1 * M + (1 - b1) * Ybar;
+      V = b2 * V + (1 - b2) * Ybar * Ybar;
+      S = at::zeros_like(X);
+    }
     xs.push_back(X);
   }
   return at::stack(xs);
@@ -262,11 +272,33 @@ TEST_P(Recursion, DAdam) {
   expect_match(spec("dadam", &t, 0.02), dadam_reference(pb, t, X0, 0.02, kSteps, false));
 }
 
+TEST_P(Recursion, DAdamAdaptThenCombine) {
+  auto t = topo("one-peer-exponential", kN);
+  auto s = spec("dadam", &t, 0.02);
+  s.options.dadam.adapt_then_combine = true;
+  expect_match(s, dadam_reference(pb, t, X0, 0.02, kSteps, false, /*atc=*/true));
+}
+
+TEST_P(Recursion, DAdamWithAccumulation) {
+  auto t = topo("ring", kN);
+  auto s = spec("dadam", &t, 0.02);
+  s.options.dadam.accumulation = 3;
+  expect_match(s, dadam_reference(pb, t, X0, 0.02, kSteps, false, false, 3));
+}
+
 TEST_P(Recursion, DAdamWithTracking) {
   auto t = topo("one-peer-exponential", kN);
   auto s = spec("dadam", &t, 0.02);
   s.options.dadam.tracking = true;
   expect_match(s, dadam_reference(pb, t, X0, 0.02, kSteps, true));
+}
+
+TEST_P(Recursion, DAdamWithTrackingAdaptThenCombine) {
+  auto t = topo("one-peer-exponential", kN);
+  auto s = spec("dadam", &t, 0.02);
+  s.options.dadam.tracking = true;
+  s.options.dadam.adapt_then_combine = true;
+  expect_match(s, dadam_reference(pb, t, X0, 0.02, kSteps, true, true));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Recursion, ::testing::Values(Backend::InProcess, Backend::Gloo),

@@ -55,6 +55,8 @@ struct OptimizerConfig {
   double outer_lr = 0.7;        // diloco
   double outer_momentum = 0.9;  // diloco
   bool tracking = false;        // dadam: Adam on a gradient tracker
+  std::string form = "cta";     // dadam: cta (2410.11998: mix x, then adapt) or atc (adapt, then mix)
+  int64_t accumulation = 1;     // dadam: steps whose mean gradient refreshes Adam's moments
   std::string name = "sgd";  // the local update: sgd | adamw
   double lr = 0.05;
   double momentum = 0.9;
