@@ -1,5 +1,5 @@
-// Gives the gossamer_pch target one translation unit, so CMake builds the shared precompiled
-// <torch/torch.h> that every library, test and tool target reuses (REUSE_FROM).
+// Gives each precompiled-header target (cmake/PchKinds.cmake) one translation unit, so CMake
+// builds the header once and every library, test and tool target reuses it (REUSE_FROM).
 namespace gossamer::detail {
 int pch_anchor() { return 0; }
 }  // namespace gossamer::detail

@@ -22,8 +22,7 @@ namespace gossamer::kernels {
 
 namespace {
 
-// Below this many multiply-adds a call runs on the calling thread (as in spmm.cpp).
-constexpr int64_t kSerialWork = 1 << 15;
+using detail::kSerialWork;
 
 // ---- per-thread scratch -------------------------------------------------------------------------
 
@@ -275,7 +274,7 @@ void build_packed(SparseConvWeight& w) {
   }
 }
 
-SparseConvWeight build(const at::Tensor& weight, const at::Tensor* mask) {
+SparseConvWeight build_conv_weight(const at::Tensor& weight, const at::Tensor* mask) {
   const char* who = "sparse_conv_weight";
   check_weight4(weight, who);
   if (mask != nullptr && (!mask->defined() || mask->sizes() != weight.sizes())) {
@@ -317,9 +316,11 @@ std::array<int64_t, 2> conv_output_size(int64_t h, int64_t w, int64_t kh, int64_
   return out;
 }
 
-SparseConvWeight sparse_conv_weight(const at::Tensor& weight, const at::Tensor& mask) { return build(weight, &mask); }
+SparseConvWeight sparse_conv_weight(const at::Tensor& weight, const at::Tensor& mask) {
+  return build_conv_weight(weight, &mask);
+}
 
-SparseConvWeight sparse_conv_weight(const at::Tensor& weight) { return build(weight, nullptr); }
+SparseConvWeight sparse_conv_weight(const at::Tensor& weight) { return build_conv_weight(weight, nullptr); }
 
 void sparse_conv_update_values(SparseConvWeight& w, const at::Tensor& weight) {
   check_weight4(weight, "sparse_conv_update_values");

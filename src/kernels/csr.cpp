@@ -33,7 +33,7 @@ void build_transpose(CsrWeight& w) {
   }
 }
 
-CsrWeight build(const at::Tensor& w, const at::Tensor* mask) {
+CsrWeight build_csr(const at::Tensor& w, const at::Tensor* mask) {
   const char* who = "csr_from_dense";
   detail::check_weight(w, who);
   at::Tensor wc = w.contiguous();
@@ -75,9 +75,9 @@ double CsrWeight::sparsity() const {
   return total > 0 ? 1.0 - static_cast<double>(nnz()) / total : 0.0;
 }
 
-CsrWeight csr_from_dense(const at::Tensor& w) { return build(w, nullptr); }
+CsrWeight csr_from_dense(const at::Tensor& w) { return build_csr(w, nullptr); }
 
-CsrWeight csr_from_dense(const at::Tensor& w, const at::Tensor& mask) { return build(w, &mask); }
+CsrWeight csr_from_dense(const at::Tensor& w, const at::Tensor& mask) { return build_csr(w, &mask); }
 
 void csr_validate(const CsrWeight& w) {
   auto fail = [&](const std::string& what) {

@@ -51,7 +51,7 @@ void build_transpose(NmWeight& w) {
   }
 }
 
-NmWeight build(const at::Tensor& w, const at::Tensor* mask, int64_t n, int64_t m) {
+NmWeight build_nm(const at::Tensor& w, const at::Tensor* mask, int64_t n, int64_t m) {
   const char* who = "nm_from_dense";
   detail::check_weight(w, who);
   check_nm(n, m, who);
@@ -105,10 +105,10 @@ NmWeight build(const at::Tensor& w, const at::Tensor* mask, int64_t n, int64_t m
 
 }  // namespace
 
-NmWeight nm_from_dense(const at::Tensor& w, int64_t n, int64_t m) { return build(w, nullptr, n, m); }
+NmWeight nm_from_dense(const at::Tensor& w, int64_t n, int64_t m) { return build_nm(w, nullptr, n, m); }
 
 NmWeight nm_from_dense(const at::Tensor& w, const at::Tensor& mask, int64_t n, int64_t m) {
-  return build(w, &mask, n, m);
+  return build_nm(w, &mask, n, m);
 }
 
 at::Tensor nm_scatter_to_dense(const NmWeight& w, const at::Tensor& slot_values) {

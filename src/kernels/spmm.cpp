@@ -17,8 +17,7 @@ namespace gossamer::kernels {
 
 namespace {
 
-// Below this many multiply-adds a product runs on the calling thread: waking the pool costs more.
-constexpr int64_t kSerialWork = 1 << 15;
+using detail::kSerialWork;
 
 int64_t thread_parts(int64_t rows, int64_t work) {
   if (work < kSerialWork) return 1;

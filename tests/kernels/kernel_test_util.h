@@ -8,6 +8,9 @@
 
 namespace gossamer::kernels::testing {
 
+// Every kernel against the dense LibTorch result: relative error at most 1e-5 (issue 6).
+constexpr double kTol = 1e-5;
+
 // max|a - b| / max(1, max|ref|), computed in float64.
 inline double rel_err(const at::Tensor& got, const at::Tensor& ref) {
   at::Tensor a = got.to(at::kDouble), b = ref.to(at::kDouble);

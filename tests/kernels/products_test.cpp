@@ -16,12 +16,12 @@
 namespace gk = gossamer::kernels;
 using gk::testing::random_mask;
 using gk::testing::random_nm_mask;
+using gk::testing::kTol;
 using gk::testing::rel_err;
 using gk::testing::uniform;
 
 namespace {
 
-constexpr double kTol = 1e-5;
 
 struct Case {
   int64_t out, in, batch;

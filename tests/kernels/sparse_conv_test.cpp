@@ -19,12 +19,12 @@
 
 namespace gk = gossamer::kernels;
 using gk::testing::gen;
+using gk::testing::kTol;
 using gk::testing::rel_err;
 using gk::testing::uniform;
 
 namespace {
 
-constexpr double kTol = 1e-5;
 
 struct Case {
   std::string name;

@@ -7,8 +7,6 @@
 namespace gossamer::optim::testing {
 namespace {
 
-constexpr int kN = 8;
-constexpr int64_t kDim = 5;
 
 struct Case {
   std::string algorithm;

@@ -8,9 +8,7 @@
 namespace gossamer::optim::testing {
 namespace {
 
-constexpr int kN = 8;
-constexpr int64_t kDim = 5;
-constexpr int kSteps = 2000;
+constexpr int kLongRun = 2000;
 
 struct FixedPoint : ::testing::Test {
   Problem pb = make_shifted_minimisers(kN, kDim, /*m=*/64, /*heterogeneity=*/2.0, /*seed=*/9);
@@ -23,15 +21,15 @@ struct FixedPoint : ::testing::Test {
   double error_at(int at) {
     return ((last[at] - x_star.unsqueeze(0)).norm(2, {1}).max() / x_star.norm()).item<double>();
   }
-  // The same after kSteps.
+  // The same after kLongRun.
   double final_error(const std::string& algorithm, double lr) {
     RunSpec s;
     s.algorithm = algorithm;
     s.topology = &ring;
     s.lr = lr;
-    s.steps = kSteps;
+    s.steps = kLongRun;
     last = run_optimizer(Backend::InProcess, pb, X0, s);
-    return error_at(kSteps);
+    return error_at(kLongRun);
   }
 };
 
@@ -41,7 +39,7 @@ TEST_F(FixedPoint, ExactMethodsReachTheMinimiserDsgdDoesNot) {
   // Gradient tracking's stable step is smaller on a ring (it scales with (1 - beta)^2): 0.5/L diverges.
   const double gt = final_error("gradient-tracking", 0.2 * lr);
   const double dsgd = final_error("dsgd", lr);
-  const double dsgd_half = error_at(kSteps / 2);
+  const double dsgd_half = error_at(kLongRun / 2);
   RecordProperty("d2_error", std::to_string(d2));
   RecordProperty("gt_error", std::to_string(gt));
   RecordProperty("dsgd_error", std::to_string(dsgd));
@@ -50,7 +48,7 @@ TEST_F(FixedPoint, ExactMethodsReachTheMinimiserDsgdDoesNot) {
   EXPECT_GT(dsgd, 1e-3) << "D-SGD with heterogeneous data and a constant step has a bias floor";
   EXPECT_GT(dsgd, 1e4 * std::max(d2, gt));
   EXPECT_NEAR(dsgd, dsgd_half, 1e-6 * dsgd) << "D-SGD's error is a floor, not slow convergence";
-  std::cout << "relative error after " << kSteps << " steps: d2 " << d2 << ", gradient-tracking " << gt
+  std::cout << "relative error after " << kLongRun << " steps: d2 " << d2 << ", gradient-tracking " << gt
             << ", dsgd " << dsgd << "\n";
 }
 

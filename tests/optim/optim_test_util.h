@@ -20,6 +20,10 @@
 
 namespace gossamer::optim::testing {
 
+// The setting: n = 8 workers, a small least-squares problem.
+constexpr int kN = 8;
+constexpr int64_t kDim = 5;
+
 enum class Backend { InProcess, Gloo };
 
 inline std::string backend_name(Backend b) { return b == Backend::InProcess ? "inprocess" : "gloo"; }

@@ -12,7 +12,6 @@ namespace {
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
-constexpr int kN = 8;
 
 // Runs `check` on rank 0 of an 8-worker InProcess group (constructors do not communicate).
 void on_rank0(const std::function<void(comm::Communicator&)>& check) {

@@ -10,8 +10,6 @@
 namespace gossamer::optim::testing {
 namespace {
 
-constexpr int kN = 8;
-constexpr int64_t kDim = 5;
 constexpr int kSteps = 50;
 constexpr double kTol = 1e-5;
 

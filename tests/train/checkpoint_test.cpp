@@ -15,7 +15,7 @@ using namespace gossamer;
 
 namespace {
 
-std::filesystem::path fresh_dir(const std::string& name) {
+std::filesystem::path fresh_ckpt_dir(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() / ("gossamer_ckpt_" + name + "_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
@@ -41,7 +41,7 @@ std::vector<std::string> files_in(const std::filesystem::path& dir) {
 }  // namespace
 
 TEST(AtomicFile, FailedWriteLeavesOldContentAndNoTempFile) {
-  auto dir = fresh_dir("atomic");
+  auto dir = fresh_ckpt_dir("atomic");
   const std::string path = (dir / "data.txt").string();
   util::write_text_atomically(path, "version 1");
   EXPECT_THROW(util::write_file_atomically(path,
@@ -57,7 +57,7 @@ TEST(AtomicFile, FailedWriteLeavesOldContentAndNoTempFile) {
 }
 
 TEST(Checkpoint, RoundTripRestoresParametersInPlaceAndOptimizerState) {
-  auto dir = fresh_dir("roundtrip");
+  auto dir = fresh_ckpt_dir("roundtrip");
   torch::manual_seed(0);
   auto model = small_mlp();
   train::FlatParameters flat(*model);
@@ -84,7 +84,7 @@ TEST(Checkpoint, RoundTripRestoresParametersInPlaceAndOptimizerState) {
 }
 
 TEST(Checkpoint, MissingAndCorruptFilesAreNamed) {
-  auto dir = fresh_dir("corrupt");
+  auto dir = fresh_ckpt_dir("corrupt");
   auto model = small_mlp();
   try {
     train::load_checkpoint((dir / "none.pt").string(), *model, nullptr);
@@ -102,7 +102,7 @@ TEST(Checkpoint, MissingAndCorruptFilesAreNamed) {
 }
 
 TEST(Checkpoint, ShapeMismatchNamesTheKey) {
-  auto dir = fresh_dir("shape");
+  auto dir = fresh_ckpt_dir("shape");
   auto model = small_mlp();
   const std::string path = (dir / "c.pt").string();
   train::save_checkpoint(path, *model, nullptr, {});

@@ -21,18 +21,14 @@
 #include "gossamer/train/checkpoint.h"
 #include "gossamer/train/trainer.h"
 #include "toy_data.h"
+#include "train_test_util.h"
 
 using namespace gossamer;
 using gossamer::testing::toy_images;
+using namespace gossamer::train::testing;
 using ::testing::HasSubstr;
 
 namespace {
-
-std::string fresh_dir(const std::string& name) {
-  auto d = std::filesystem::temp_directory_path() / ("gossamer_cluster_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(d);
-  return d.string();
-}
 
 config::Config cluster_config(int workers, const std::string& algorithm, const std::string& dir) {
   return config::parse_config("", "test",
@@ -48,32 +44,6 @@ std::vector<data::Dataset> split(const data::Dataset& d, int n) {
   return out;
 }
 
-std::vector<nlohmann::json> read_metrics(const std::string& path) {
-  std::vector<nlohmann::json> rows;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) rows.push_back(nlohmann::json::parse(line));
-  return rows;
-}
-
-using Runner = void (*)(int, const std::function<void(comm::Communicator&)>&, std::chrono::milliseconds);
-
-train::RunSummary run_cluster(Runner runner, const config::Config& cfg, const std::vector<data::Dataset>& parts,
-                              const data::Dataset& test, const topology::Topology& topo) {
-  train::RunSummary summary;
-  std::mutex mu;
-  runner(
-      static_cast<int>(cfg.cluster.workers),
-      [&](comm::Communicator& c) {
-        train::Trainer t(cfg, parts[static_cast<size_t>(c.rank())], test, cfg.output.dir, train::WorkerContext{&c, &topo});
-        auto s = t.run(false);
-        std::lock_guard<std::mutex> lock(mu);
-        if (c.rank() == 0) summary = s;
-      },
-      std::chrono::milliseconds(20000));
-  return summary;
-}
-
 topology::Topology ring(int n) {
   topology::TopologySpec spec;
   spec.name = "ring";
@@ -85,7 +55,7 @@ topology::Topology ring(int n) {
 
 TEST(Cluster, ParallelSgdKeepsReplicasIdenticalAndCountsAllreduceBytes) {
   const auto train = toy_images(320, 1), test = toy_images(80, 2);
-  const std::string dir = fresh_dir("psgd");
+  const std::string dir = fresh_dir("cluster_psgd");
   const auto cfg = cluster_config(4, "parallel-sgd", dir);
   const auto s = run_cluster(&comm::run_inprocess, cfg, split(train, 4), test, ring(4));
   EXPECT_EQ(s.workers, 4);
@@ -101,7 +71,7 @@ TEST(Cluster, ParallelSgdKeepsReplicasIdenticalAndCountsAllreduceBytes) {
 
 TEST(Cluster, DsgdOnARingLeavesReplicasDifferentButClose) {
   const auto train = toy_images(640, 3), test = toy_images(80, 4);
-  const auto cfg = cluster_config(4, "dsgd", fresh_dir("dsgd"));
+  const auto cfg = cluster_config(4, "dsgd", fresh_dir("cluster_dsgd"));
   const auto s = run_cluster(&comm::run_inprocess, cfg, split(train, 4), test, ring(4));
   EXPECT_GT(s.consensus_distance, 0.0);
   EXPECT_LT(s.consensus_distance, 1.0);
@@ -122,7 +92,7 @@ TEST(Cluster, ShardsOfDifferentSizesAgreeOnTheNumberOfSteps) {
     parts.push_back(all.subset(idx));
     start += size;
   }
-  const auto cfg = cluster_config(3, "dsgd", fresh_dir("unequal"));
+  const auto cfg = cluster_config(3, "dsgd", fresh_dir("cluster_unequal"));
   const auto s = run_cluster(&comm::run_inprocess, cfg, parts, test, ring(3));
   EXPECT_EQ(s.steps, 4);  // ceil(170 samples / (3 workers x 16))
   EXPECT_EQ(s.total_steps, 4);
@@ -131,7 +101,7 @@ TEST(Cluster, ShardsOfDifferentSizesAgreeOnTheNumberOfSteps) {
 TEST(Cluster, SameIteratesOnInProcessAndGloo) {
   const auto train = toy_images(480, 5), test = toy_images(80, 6);
   for (const std::string algorithm : {"parallel-sgd", "dsgd"}) {
-    const std::string a_dir = fresh_dir("inproc_" + algorithm), b_dir = fresh_dir("gloo_" + algorithm);
+    const std::string a_dir = fresh_dir("cluster_inproc_" + algorithm), b_dir = fresh_dir("cluster_gloo_" + algorithm);
     auto cfg = cluster_config(3, algorithm, a_dir);
     cfg.train.log_every = 1;
     const auto a = run_cluster(&comm::run_inprocess, cfg, split(train, 3), test, ring(3));
@@ -151,7 +121,7 @@ TEST(Cluster, SameIteratesOnInProcessAndGloo) {
 
 TEST(Cluster, AWorkerThatDiesMidRunStopsTheOthersAndTheLastCheckpointIsIntact) {
   const auto train = toy_images(640, 7), test = toy_images(40, 8);
-  const std::string dir = fresh_dir("dead");
+  const std::string dir = fresh_dir("cluster_dead");
   auto cfg = cluster_config(3, "parallel-sgd", dir);
   cfg.output.checkpoint_every = 2;
   cfg.data.order = "cyclic";  // batch k of a worker is samples [16k, 16k + 16) of its shard
@@ -190,7 +160,7 @@ TEST(Cluster, AWorkerThatDiesMidRunStopsTheOthersAndTheLastCheckpointIsIntact) {
 
 TEST(Cluster, AWorkerThatStopsAnsweringTimesTheOthersOutNamingIt) {
   const auto train = toy_images(320, 9), test = toy_images(40, 10);
-  auto cfg = cluster_config(3, "parallel-sgd", fresh_dir("silent"));
+  auto cfg = cluster_config(3, "parallel-sgd", fresh_dir("cluster_silent"));
   const auto parts = split(train, 3);
   const auto topo = ring(3);
   const auto t0 = std::chrono::steady_clock::now();

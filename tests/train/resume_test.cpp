@@ -9,12 +9,14 @@
 #include "gossamer/config/config.h"
 #include "gossamer/train/trainer.h"
 #include "toy_data.h"
+#include "train_test_util.h"
 
 using namespace gossamer;
 
 namespace {
 
 using gossamer::testing::toy_images;
+using namespace gossamer::train::testing;
 
 config::Config small_config(const std::string& dir) {
   return config::parse_config("", "test",
@@ -23,26 +25,12 @@ config::Config small_config(const std::string& dir) {
                                "output.progress=off", "schedule.warmup_epochs=0.5", "output.dir=\"" + dir + "\""});
 }
 
-std::vector<nlohmann::json> read_metrics(const std::string& path) {
-  std::vector<nlohmann::json> rows;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) rows.push_back(nlohmann::json::parse(line));
-  return rows;
-}
-
-std::string fresh_dir(const std::string& name) {
-  auto d = std::filesystem::temp_directory_path() / ("gossamer_resume_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(d);
-  return d.string();
-}
-
 }  // namespace
 
 TEST(Resume, InterruptedAndResumedRunMatchesTheUninterruptedRun) {
   const data::Dataset train = toy_images(400, 1);
   const data::Dataset test = toy_images(100, 2);
-  const std::string full_dir = fresh_dir("full"), split_dir = fresh_dir("split");
+  const std::string full_dir = fresh_dir("resume_full"), split_dir = fresh_dir("resume_split");
 
   train::Trainer full(small_config(full_dir), train, test, full_dir);
   const auto full_summary = full.run(false);
@@ -86,7 +74,7 @@ TEST(Resume, InterruptedAndResumedRunMatchesTheUninterruptedRun) {
 }
 
 TEST(Resume, WithoutACheckpointFailsWithTheName) {
-  const std::string dir = fresh_dir("none");
+  const std::string dir = fresh_dir("resume_none");
   const data::Dataset train = toy_images(64, 1);
   train::Trainer t(small_config(dir), train, train, dir);
   try {

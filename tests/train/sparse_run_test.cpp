@@ -21,17 +21,13 @@
 #include "gossamer/train/evaluate.h"
 #include "gossamer/train/trainer.h"
 #include "toy_data.h"
+#include "train_test_util.h"
 
 using namespace gossamer;
 using gossamer::testing::toy_images;
+using namespace gossamer::train::testing;
 
 namespace {
-
-std::string fresh_dir(const std::string& name) {
-  auto d = std::filesystem::temp_directory_path() / ("gossamer_sparse_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(d);
-  return d.string();
-}
 
 config::Config sparse_config(const std::string& dir, std::vector<std::string> extra = {}) {
   std::vector<std::string> o{"model.name=mlp", "model.hidden=[32]", "train.batch_size=32", "train.epochs=2",
@@ -45,19 +41,11 @@ config::Config sparse_config(const std::string& dir, std::vector<std::string> ex
   return config::parse_config("", "test", o);
 }
 
-std::vector<nlohmann::json> read_metrics(const std::string& path) {
-  std::vector<nlohmann::json> rows;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) rows.push_back(nlohmann::json::parse(line));
-  return rows;
-}
-
 }  // namespace
 
 TEST(SparseRun, GmpReachesTheTargetAndTheExportedModelPredictsTheSame) {
   const auto train = toy_images(400, 1), test = toy_images(200, 2);
-  const std::string dir = fresh_dir("gmp");
+  const std::string dir = fresh_dir("sparse_gmp");
   train::Trainer t(sparse_config(dir), train, test, dir);
   const auto s = t.run(false);
   ASSERT_TRUE(s.sparse);
@@ -84,7 +72,7 @@ TEST(SparseRun, GmpReachesTheTargetAndTheExportedModelPredictsTheSame) {
 
 TEST(SparseRun, ResumedRunMatchesTheUninterruptedOneWithMasks) {
   const auto train = toy_images(400, 3), test = toy_images(100, 4);
-  const std::string full_dir = fresh_dir("full"), split_dir = fresh_dir("split");
+  const std::string full_dir = fresh_dir("sparse_full"), split_dir = fresh_dir("sparse_split");
   for (const std::string method : {"gmp", "rigl"}) {
     // Dense kernels: with "auto" the per-layer choice is timed, and a different choice between
     // the two runs would change float summation order (equal only to ~1e-6, not bit for bit).
@@ -107,23 +95,6 @@ TEST(SparseRun, ResumedRunMatchesTheUninterruptedOneWithMasks) {
   }
 }
 
-namespace {
-
-using Runner = void (*)(int, const std::function<void(comm::Communicator&)>&, std::chrono::milliseconds);
-
-void run_cluster(Runner runner, const config::Config& cfg, const std::vector<data::Dataset>& parts,
-                 const data::Dataset& test, const topology::Topology& topo) {
-  runner(
-      static_cast<int>(cfg.cluster.workers),
-      [&](comm::Communicator& c) {
-        train::Trainer t(cfg, parts[static_cast<size_t>(c.rank())], test, cfg.output.dir, train::WorkerContext{&c, &topo});
-        t.run(false);
-      },
-      std::chrono::milliseconds(20000));
-}
-
-}  // namespace
-
 TEST(SparseRun, GossipWorkersShareOneMaskAndBothBackendsGiveTheSameRun) {
   const auto train = toy_images(480, 5), test = toy_images(80, 6);
   std::vector<data::Dataset> parts;
@@ -132,7 +103,7 @@ TEST(SparseRun, GossipWorkersShareOneMaskAndBothBackendsGiveTheSameRun) {
   ts.name = "ring";
   ts.workers = 3;
   const auto topo = topology::make_topology(ts);
-  const std::string a_dir = fresh_dir("inproc"), b_dir = fresh_dir("gloo");
+  const std::string a_dir = fresh_dir("sparse_inproc"), b_dir = fresh_dir("sparse_gloo");
   auto cfg = sparse_config(a_dir, {"cluster.workers=3", "optimizer.algorithm=dsgd", "train.log_every=1",
                                    "sparse.method=rigl", "sparse.sparsity=0.8", "sparse.update_every=2"});
   run_cluster(&comm::run_inprocess, cfg, parts, test, topo);
@@ -170,7 +141,7 @@ TEST(SparseRun, SparseKernelsTrainTheSameModelAsTheDensePath) {
   const auto train = toy_images(256, 7), test = toy_images(64, 8);
   std::vector<std::vector<nlohmann::json>> runs;
   for (const std::string kernels : {"dense", "sparse"}) {
-    const std::string dir = fresh_dir("kernels_" + kernels);
+    const std::string dir = fresh_dir("sparse_kernels_" + kernels);
     auto cfg = sparse_config(dir, {"model.name=lenet5", "train.log_every=2", "sparse.sparsity=0.8",
                                    "sparse.kernels=" + kernels});
     const auto s = train::Trainer(cfg, train, test, dir).run(false);

@@ -10,6 +10,9 @@
 
 namespace gossamer::kernels::detail {
 
+// Below this many multiply-adds a kernel call runs on the calling thread: waking the pool costs more.
+constexpr int64_t kSerialWork = 1 << 15;
+
 // "[3, 7] float" style description of a tensor for error messages.
 std::string shape_of(const at::Tensor& t);
 

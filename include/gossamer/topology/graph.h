@@ -5,6 +5,7 @@
 // so that the family and the weights can be chosen independently.
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 namespace gossamer::topology {

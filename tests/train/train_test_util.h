@@ -1,0 +1,61 @@
+// Helpers shared by the train/ tests: scratch folders, metrics files, and a small cluster runner.
+#pragma once
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "gossamer/comm/communicator.h"
+#include "gossamer/config/config.h"
+#include "gossamer/data/dataset.h"
+#include "gossamer/topology/topology.h"
+#include "gossamer/train/trainer.h"
+
+namespace gossamer::train::testing {
+
+// "<tmp>/gossamer_<name>_<pid>", removed if it existed (not created: the trainer creates it).
+inline std::string fresh_dir(const std::string& name) {
+  auto d = std::filesystem::temp_directory_path() / ("gossamer_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(d);
+  return d.string();
+}
+
+// Every line of a metrics.jsonl file, parsed.
+inline std::vector<nlohmann::json> read_metrics(const std::string& path) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+// comm::run_inprocess or comm::run_gloo_threads.
+using Runner = void (*)(int, const std::function<void(comm::Communicator&)>&, std::chrono::milliseconds);
+
+// One Trainer per worker of `cfg` (worker r trains on parts[r]), all on `runner` with a 20 s
+// timeout per call; returns rank 0's summary.
+inline RunSummary run_cluster(Runner runner, const config::Config& cfg, const std::vector<data::Dataset>& parts,
+                              const data::Dataset& test, const topology::Topology& topo) {
+  RunSummary summary;
+  std::mutex mu;
+  runner(
+      static_cast<int>(cfg.cluster.workers),
+      [&](comm::Communicator& c) {
+        Trainer t(cfg, parts[static_cast<size_t>(c.rank())], test, cfg.output.dir, WorkerContext{&c, &topo});
+        auto s = t.run(false);
+        std::lock_guard<std::mutex> lock(mu);
+        if (c.rank() == 0) summary = s;
+      },
+      std::chrono::milliseconds(20000));
+  return summary;
+}
+
+}  // namespace gossamer::train::testing
