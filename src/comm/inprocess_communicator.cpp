@@ -35,9 +35,10 @@ const char* op_name(OpCode op) {
   return "?";
 }
 
-// What a member brings to a meeting: read by the other members between the two barriers.
+// What a member brings to a meeting: read by the other members between the two barriers (and, in
+// an allreduce, written: each member writes one chunk of every member's tensor).
 struct Slot {
-  const void* data = nullptr;
+  void* data = nullptr;
   int64_t numel = 0;
   c10::ScalarType dtype = c10::ScalarType::Undefined;
   OpCode op = OpCode::Barrier;
@@ -164,7 +165,6 @@ class Rendezvous {
 
   const std::vector<int> members;
   std::vector<Slot> slots;
-  Scratch scratch;  // the reduced result of allreduce, shared by the members
   std::mutex mu;
   std::condition_variable cv;
 
@@ -414,34 +414,37 @@ class InProcessCommunicator final : public Communicator {
     s.sizes = t.sizes();
   }
 
-  // Chunk idx of the result is reduced on member idx, in member order, into the shared scratch;
-  // after the second barrier every member copies the whole result out.
+  // Member idx reduces chunk idx of every member's tensor, in member order, and writes the result
+  // straight into that chunk of every member's tensor: no other member reads or writes that chunk,
+  // and the owners wait at the second barrier until all chunks are written. Each element is read
+  // once and written once per member (the memory traffic of one memcpy per member, in parallel).
   void reduce(Rendezvous& w, int idx, at::Tensor& t, ReduceOp op, OpCode code) {
     const Call c(op_name(code), rank_, timeout_);
     const bool mean = op == ReduceOp::Mean;
     publish(w, idx, t, code, mean ? 1 : 0);
-    w.arrive(idx, c, true, [&w] {
-      size_t need = 0;
-      for (const Slot& s : w.slots) need = std::max(need, static_cast<size_t>(s.numel) * c10::elementSize(s.dtype == c10::ScalarType::Undefined ? c10::ScalarType::Byte : s.dtype));
-      w.scratch.reserve(need);
-    });
+    w.arrive(idx, c, true);
     const int m = static_cast<int>(w.members.size());
     const int64_t numel = t.numel();
-    const size_t elem = t.element_size();
+    const int64_t elem = static_cast<int64_t>(t.element_size());
     if (numel > 0) {
-      const int64_t lo = ring_chunk_offset(m, numel, idx);
+      const int64_t offset = ring_chunk_offset(m, numel, idx) * elem;
       const int64_t cnt = ring_chunk(m, numel, idx);
       srcs_.clear();
-      for (const Slot& s : w.slots) srcs_.push_back(static_cast<const uint8_t*>(s.data) + lo * static_cast<int64_t>(elem));
-      sum_in_order(w.scratch.data() + lo * static_cast<int64_t>(elem), srcs_, cnt, t.scalar_type(), mean);
+      dsts_.clear();
+      for (const Slot& s : w.slots) {
+        uint8_t* base = static_cast<uint8_t*>(s.data) + offset;
+        srcs_.push_back(base);
+        dsts_.push_back(base);
+      }
+      sum_in_order(dsts_, srcs_, cnt, t.scalar_type(), mean);
     }
     w.arrive(idx, c, false);
-    if (numel > 0) std::memcpy(t.data_ptr(), w.scratch.data(), static_cast<size_t>(numel) * elem);
   }
 
   std::shared_ptr<InProcessGroup::State> st_;
   const int rank_;
   std::vector<const void*> srcs_;  // reused per call
+  std::vector<void*> dsts_;
   std::vector<double> weights_;
   Scratch mix_;  // neighbor_allreduce result before it replaces the caller's tensor
 };

@@ -1,6 +1,7 @@
 #include "gossamer/comm/kernels.h"
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -12,19 +13,21 @@ namespace {
 constexpr int64_t kBlock = 2048;
 
 template <typename T>
-void sum_impl(T* dst, const std::vector<const void*>& srcs, int64_t numel, bool mean) {
+void sum_impl(const std::vector<void*>& dsts, const std::vector<const void*>& srcs, int64_t numel, bool mean) {
   const T divisor = static_cast<T>(srcs.size());
+  T buf[kBlock];
   for (int64_t b = 0; b < numel; b += kBlock) {
-    const int64_t e = std::min(numel, b + kBlock);
-    const T* s0 = static_cast<const T*>(srcs[0]);
-    for (int64_t k = b; k < e; ++k) dst[k] = s0[k];
+    const int64_t len = std::min(numel - b, kBlock);
+    const T* s0 = static_cast<const T*>(srcs[0]) + b;
+    for (int64_t k = 0; k < len; ++k) buf[k] = s0[k];
     for (size_t j = 1; j < srcs.size(); ++j) {
-      const T* s = static_cast<const T*>(srcs[j]);
-      for (int64_t k = b; k < e; ++k) dst[k] += s[k];
+      const T* s = static_cast<const T*>(srcs[j]) + b;
+      for (int64_t k = 0; k < len; ++k) buf[k] += s[k];
     }
     if (mean) {
-      for (int64_t k = b; k < e; ++k) dst[k] /= divisor;
+      for (int64_t k = 0; k < len; ++k) buf[k] /= divisor;
     }
+    for (void* d : dsts) std::memcpy(static_cast<T*>(d) + b, buf, static_cast<size_t>(len) * sizeof(T));
   }
 }
 
@@ -50,11 +53,12 @@ void mix_impl(T* dst, const std::vector<const void*>& srcs, const std::vector<do
 
 }  // namespace
 
-void sum_in_order(void* dst, const std::vector<const void*>& srcs, int64_t numel, c10::ScalarType dtype, bool mean) {
+void sum_in_order(const std::vector<void*>& dsts, const std::vector<const void*>& srcs, int64_t numel,
+                  c10::ScalarType dtype, bool mean) {
   if (srcs.empty() || numel <= 0) return;
   switch (dtype) {
-    case c10::ScalarType::Float: return sum_impl(static_cast<float*>(dst), srcs, numel, mean);
-    case c10::ScalarType::Double: return sum_impl(static_cast<double*>(dst), srcs, numel, mean);
+    case c10::ScalarType::Float: return sum_impl<float>(dsts, srcs, numel, mean);
+    case c10::ScalarType::Double: return sum_impl<double>(dsts, srcs, numel, mean);
     default: unsupported(dtype, "sum_in_order");
   }
 }

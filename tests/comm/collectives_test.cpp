@@ -1,4 +1,4 @@
-// Every collective on both backends, for N in {1, 2, 3, 5, 8} and sizes {0, 1, 7, 1000}, against
+// Every collective on both backends, for N in {1, 2, 3, 5, 8} and sizes {0, 1, 7, 1000, 5000}, against
 // an independent reference, with the byte counters checked against the formulas of docs/comm.md.
 // Each test body builds one group of N workers and loops over the sizes inside it (building a
 // Gloo group of 8 threads costs tens of ms; doing it per size would dominate the suite).
@@ -19,7 +19,7 @@ using namespace gossamer::comm::testing;
 
 namespace {
 
-const std::vector<int64_t> kSizes{0, 1, 7, 1000};
+const std::vector<int64_t> kSizes{0, 1, 7, 1000, 5000};  // 5000: chunks span several 2048-element blocks
 
 class Collectives : public ::testing::TestWithParam<std::tuple<Backend, int>> {
  protected:

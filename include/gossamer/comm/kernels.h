@@ -10,9 +10,12 @@
 
 namespace gossamer::comm {
 
-// dst[k] = ((src[0][k] + src[1][k]) + ...) for k in [0, numel); divided by srcs.size() when
-// `mean` (a true division, not a multiplication by the reciprocal). float32 / float64 only.
-void sum_in_order(void* dst, const std::vector<const void*>& srcs, int64_t numel, c10::ScalarType dtype, bool mean);
+// r[k] = ((src[0][k] + src[1][k]) + ...) for k in [0, numel), divided by srcs.size() when `mean`
+// (a true division, not a multiplication by the reciprocal), written to every dst. A dst may alias a
+// source: each block is reduced into an L1-resident buffer before any dst is written, so an
+// allreduce moves each element once in and once out (no shared scratch). float32 / float64 only.
+void sum_in_order(const std::vector<void*>& dsts, const std::vector<const void*>& srcs, int64_t numel,
+                  c10::ScalarType dtype, bool mean);
 
 // dst[k] = w[0]*src[0][k] + w[1]*src[1][k] + ..., accumulated left to right in the tensor's
 // dtype (weights rounded to it first). float32 / float64 only. dst may not alias a source.
