@@ -78,7 +78,7 @@ int main_impl(int argc, char** argv) {
                {"bandwidth-gbps", {"1", "β of the network model"}},
                {"threads", {"1", "train.threads"}},
                {"seed", {"1", "train.seed (also the partition's seed)"}}});
-  keep_freed_memory_mapped();  // before the worker threads start (see trainer_runs.h)
+  util::keep_freed_memory_mapped();  // before the worker threads start (util/allocator.h)
   Stopwatch clock;
   std::vector<std::string> algorithms = flags.strings("algorithms");
   if (algorithms.empty()) algorithms = optim::algorithm_names();

@@ -41,7 +41,7 @@ int main_impl(int argc, char** argv) {
                {"weight-decay", {"1e-4", "L2 weight decay"}},
                {"threads", {"1", "train.threads (intra-op threads per process; the workers are threads too)"}},
                {"seed", {"1", "train.seed"}}});
-  keep_freed_memory_mapped();  // before the worker threads start (see trainer_runs.h)
+  util::keep_freed_memory_mapped();  // before the worker threads start (util/allocator.h)
   Stopwatch clock;
   std::vector<Algo> algos;
   for (const std::string& name : flags.strings("algorithms")) {

@@ -5,8 +5,11 @@
 #include <iostream>
 
 #include "commands.h"
+#include "gossamer/util/allocator.h"
 
 int main(int argc, char** argv) {
+  // Before any worker thread starts: keep freed activation buffers mapped (util/allocator.h).
+  gossamer::util::keep_freed_memory_mapped();
   CLI::App app{"Gossamer: decentralized sparse training on CPUs"};
   app.set_version_flag("--version", std::string("gossamer ") + GOSSAMER_VERSION);
   app.require_subcommand(1);
