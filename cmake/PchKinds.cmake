@@ -92,6 +92,11 @@ function(gossamer_sources target)
       # namespaces included) must therefore be unique within a folder.
       set_target_properties(${target}_${kind} PROPERTIES UNITY_BUILD ${GOSSAMER_UNITY_BUILD}
                                                          UNITY_BUILD_BATCH_SIZE 16)
+      if(GOSSAMER_UNITY_BUILD)
+        # GCC warns about a class whose member type is in an anonymous namespace when the class is
+        # defined in an #included file, which is what a unity unit is; the types stay unit-local.
+        target_compile_options(${target}_${kind} PRIVATE -Wno-subobject-linkage)
+      endif()
       target_sources(${target} PRIVATE $<TARGET_OBJECTS:${target}_${kind}>)
     endif()
   endforeach()

@@ -62,7 +62,9 @@ TEST(Resume, InterruptedAndResumedRunMatchesTheUninterruptedRun) {
     EXPECT_EQ(a[i]["event"], b[i]["event"]) << "line " << i;
     EXPECT_EQ(a[i]["step"], b[i]["step"]) << "line " << i;
     for (const char* key : {"loss", "accuracy", "lr", "test_accuracy", "test_loss"}) {
-      if (a[i].contains(key)) EXPECT_EQ(a[i][key].get<double>(), b[i][key].get<double>()) << key << " line " << i;
+      if (a[i].contains(key)) {
+        EXPECT_EQ(a[i][key].get<double>(), b[i][key].get<double>()) << key << " line " << i;
+      }
     }
   }
   // The loss went down: the toy problem is learnable, so the comparison above is not of noise.

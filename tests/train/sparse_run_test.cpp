@@ -89,7 +89,9 @@ TEST(SparseRun, ResumedRunMatchesTheUninterruptedOneWithMasks) {
     ASSERT_EQ(ma.size(), mb.size()) << method;
     for (size_t i = 0; i < ma.size(); ++i) {
       for (const char* key : {"loss", "sparsity", "sad", "test_loss"}) {
-        if (ma[i].contains(key)) EXPECT_EQ(ma[i][key].get<double>(), mb[i][key].get<double>()) << method << " " << key << " line " << i;
+        if (ma[i].contains(key)) {
+          EXPECT_EQ(ma[i][key].get<double>(), mb[i][key].get<double>()) << method << " " << key << " line " << i;
+        }
       }
     }
   }
@@ -161,6 +163,8 @@ TEST(SparseRun, SparseKernelsTrainTheSameModelAsTheDensePath) {
         EXPECT_NEAR(runs[0][i][key].get<double>(), runs[1][i][key].get<double>(), 1e-4) << key << " line " << i;
       }
     }
-    if (runs[0][i].contains("sparsity")) EXPECT_EQ(runs[0][i]["sparsity"], runs[1][i]["sparsity"]) << i;
+    if (runs[0][i].contains("sparsity")) {
+      EXPECT_EQ(runs[0][i]["sparsity"], runs[1][i]["sparsity"]) << i;
+    }
   }
 }
