@@ -23,7 +23,13 @@ PY
 echo "gossamer samples/s: $ours"
 
 echo "== PyTorch peer (/usr/bin/python3): same model, batch, optimizer, threads"
-peer_json=$(/usr/bin/python3 bench/peer/torch_train_peer.py --steps "$STEPS" --threads "$THREADS" --batch-size "$BATCH")
-echo "$peer_json"
-peer=$(echo "$peer_json" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["samples_per_s"])')
+peer_rate() {
+  /usr/bin/python3 bench/peer/torch_train_peer.py --steps "$STEPS" --threads "$THREADS" --batch-size "$BATCH" |
+    tee /dev/stderr | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["samples_per_s"])'
+}
+peer=$(peer_rate)
 /usr/bin/python3 -c "print(f'ratio gossamer / pytorch = {float($ours)/float($peer):.2f}x  (goal >= 1.2x)')"
+# gossamer sets OpenBLAS to one thread (train.blas_threads = 1); give the peer the same setting too.
+echo "== PyTorch peer with OPENBLAS_NUM_THREADS=1 (the BLAS setting gossamer uses)"
+peer1=$(OPENBLAS_NUM_THREADS=1 peer_rate)
+/usr/bin/python3 -c "print(f'ratio gossamer / pytorch(OPENBLAS_NUM_THREADS=1) = {float($ours)/float($peer1):.2f}x')"

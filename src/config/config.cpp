@@ -223,6 +223,7 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.read("batch_size", c.train.batch_size, 1, 1 << 20);
     r.read("seed", c.train.seed, 0);
     r.read("threads", c.train.threads, 0, 1024);
+    r.read("blas_threads", c.train.blas_threads, 0, 1024);
     r.read("log_every", c.train.log_every, 1);
     r.read("max_steps", c.train.max_steps, 0);
     r.read("eval_batch_size", c.train.eval_batch_size, 1);
@@ -358,6 +359,7 @@ std::string to_toml(const Config& c) {
                             {"batch_size", c.train.batch_size},
                             {"seed", c.train.seed},
                             {"threads", c.train.threads},
+                            {"blas_threads", c.train.blas_threads},
                             {"log_every", c.train.log_every},
                             {"max_steps", c.train.max_steps},
                             {"eval_batch_size", c.train.eval_batch_size},

@@ -63,9 +63,11 @@ RunSummary run_training(const config::Config& cfg, bool resume, const std::atomi
   const int workers = static_cast<int>(cfg.cluster.workers);
   const bool gloo = cfg.cluster.backend == "gloo";
   // In-process workers share the cores: by default one intra-op thread each.
-  const int threads = configure_threads(cfg.train.threads > 0 || workers == 1 || gloo ? cfg.train.threads : 1);
+  const int threads =
+      configure_threads(cfg.train.threads > 0 || workers == 1 || gloo ? cfg.train.threads : 1, cfg.train.blas_threads);
   util::log_info("loading Fashion-MNIST from " + cfg.data.path + " (" + std::to_string(threads) +
-                 " intra-op thread(s) per worker)");
+                 " intra-op thread(s) per worker, BLAS threads " +
+                 (cfg.train.blas_threads > 0 ? std::to_string(cfg.train.blas_threads) : std::string("default")) + ")");
   data::FashionMnist fm = data::load_fashion_mnist(cfg.data.path);
   const data::Dataset train = first_samples(fm.train, cfg.data.train_limit);
   const data::Dataset test = first_samples(fm.test, cfg.data.test_limit);

@@ -27,13 +27,19 @@
 #include "gossamer/train/sparse_kernels.h"
 #include "gossamer/train/sparse_setup.h"
 #include "gossamer/util/atomic_file.h"
+#include "gossamer/util/blas.h"
+#include "gossamer/util/log.h"
 
 namespace gossamer::train {
 
-int configure_threads(int64_t requested) {
+int configure_threads(int64_t requested, int64_t blas_threads) {
   int n = static_cast<int>(requested);
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
+  if (blas_threads > 0 && util::set_blas_threads(static_cast<int>(blas_threads)) < 0) {
+    util::log_info("train.blas_threads = " + std::to_string(blas_threads) +
+                   " not applied: the BLAS behind libblas.so.3 is not OpenBLAS");
+  }
   return n;
 }
 

@@ -36,7 +36,7 @@ int run_prune(const PruneArgs& a) {
   train::OneShotPruneRequest req;
   req.checkpoint = a.checkpoint;
   req.config = config::load_config(cfg_path, overrides);
-  train::configure_threads(req.config.train.threads);
+  train::configure_threads(req.config.train.threads, req.config.train.blas_threads);
   char dir[256];
   std::snprintf(dir, sizeof dir, "pruned-%s-%02d", a.method.c_str(), static_cast<int>(a.sparsity * 100 + 0.5));
   req.out_dir = a.out_dir.empty() ? (ckpt.parent_path() / dir).string() : a.out_dir;

@@ -37,6 +37,7 @@ struct TrainConfig {
   int64_t batch_size = 64;  // per worker
   int64_t seed = 1;
   int64_t threads = 0;      // LibTorch intra-op threads per process; 0 = all cores
+  int64_t blas_threads = 1;  // OpenBLAS's own pool; 0 = its default (all cores). See util/blas.h
   int64_t log_every = 50;   // steps between metrics lines
   int64_t max_steps = 0;    // stop (with a checkpoint) after this many steps; 0 = run all epochs
   int64_t eval_batch_size = 1000;

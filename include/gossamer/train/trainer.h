@@ -82,7 +82,8 @@ class Trainer {
   std::unique_ptr<State> s_;
 };
 
-// Sets LibTorch's intra-op threads (0 = every core); returns the number set.
-int configure_threads(int64_t requested);
+// Sets LibTorch's intra-op threads (0 = every core) and OpenBLAS's own threads (`blas_threads`;
+// 0 = leave OpenBLAS's default); returns the number of intra-op threads set.
+int configure_threads(int64_t requested, int64_t blas_threads);
 
 }  // namespace gossamer::train
