@@ -322,6 +322,23 @@ SparseConvWeight sparse_conv_weight(const at::Tensor& weight, const at::Tensor& 
 
 SparseConvWeight sparse_conv_weight(const at::Tensor& weight) { return build_conv_weight(weight, nullptr); }
 
+SparseConvWeight sparse_conv_weight(CsrWeight csr, int64_t in_channels, int64_t kernel_h, int64_t kernel_w) {
+  if (in_channels < 1 || kernel_h < 1 || kernel_w < 1 || csr.rows < 1 || csr.cols != in_channels * kernel_h * kernel_w) {
+    throw std::invalid_argument("sparse_conv_weight: CSR [" + std::to_string(csr.rows) + ", " + std::to_string(csr.cols) +
+                                "] does not match " + std::to_string(in_channels) + " input channels and a " +
+                                std::to_string(kernel_h) + "x" + std::to_string(kernel_w) + " kernel");
+  }
+  csr_validate(csr);
+  SparseConvWeight w;
+  w.out_channels = csr.rows;
+  w.in_channels = in_channels;
+  w.kernel_h = kernel_h;
+  w.kernel_w = kernel_w;
+  w.csr = std::move(csr);
+  build_packed(w);
+  return w;
+}
+
 void sparse_conv_update_values(SparseConvWeight& w, const at::Tensor& weight) {
   check_weight4(weight, "sparse_conv_update_values");
   if (weight.size(0) != w.out_channels || weight.size(1) != w.in_channels || weight.size(2) != w.kernel_h ||

@@ -77,6 +77,10 @@ struct SparseConvWeight {
 SparseConvWeight sparse_conv_weight(const at::Tensor& weight, const at::Tensor& mask);
 // From a dense weight alone: its exact zeros are dropped.
 SparseConvWeight sparse_conv_weight(const at::Tensor& weight);
+// From a CSR matrix [out, in·kh·kw] as stored (e.g. read from a sparse model file), taken over:
+// its pattern and values are used as they are. Throws std::invalid_argument if csr.cols is not
+// in_channels·kernel_h·kernel_w or a size is < 1.
+SparseConvWeight sparse_conv_weight(CsrWeight csr, int64_t in_channels, int64_t kernel_h, int64_t kernel_w);
 
 // Refreshes the values from a dense [out, in, kh, kw] weight, keeping the pattern (O(nnz)); the
 // values tensor is replaced, not written, so a graph that saved the old one is unaffected.
