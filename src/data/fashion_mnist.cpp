@@ -111,14 +111,17 @@ Dataset load_split(const std::string& dir, const std::string& prefix, double mea
 
 }  // namespace
 
+// Mean and standard deviation of the 60k training images, so train and test share one transform.
+constexpr double kMean = 0.2860;
+constexpr double kStd = 0.3530;
+
 FashionMnist load_fashion_mnist(const std::string& dir) {
-  // Mean and standard deviation of the 60k training images, so train and test share one transform.
-  constexpr double kMean = 0.2860;
-  constexpr double kStd = 0.3530;
   FashionMnist out;
   out.train = load_split(dir, "train", kMean, kStd);
   out.test = load_split(dir, "t10k", kMean, kStd);
   return out;
 }
+
+Dataset load_fashion_mnist_test(const std::string& dir) { return load_split(dir, "t10k", kMean, kStd); }
 
 }  // namespace gossamer::data

@@ -24,4 +24,7 @@ struct FashionMnist {
 // Loads the four files from `dir`; images and label counts must agree.
 FashionMnist load_fashion_mnist(const std::string& dir = kDefaultFashionMnistDir);
 
+// The 10 000 test images alone (the same transform as load_fashion_mnist), for inference.
+Dataset load_fashion_mnist_test(const std::string& dir = kDefaultFashionMnistDir);
+
 }  // namespace gossamer::data
