@@ -12,5 +12,6 @@ void add_train_command(CLI::App& app, int& exit_code);
 void add_launch_command(CLI::App& app, int& exit_code);
 void add_topology_command(CLI::App& app, int& exit_code);
 void add_prune_command(CLI::App& app, int& exit_code);
+void add_infer_command(CLI::App& app, int& exit_code);
 
 }  // namespace gossamer::cli

@@ -1,4 +1,4 @@
-// The `gossamer` command: train, launch, topology, prune. See README.md.
+// The `gossamer` command: train, launch, topology, prune, infer. See README.md.
 #include <CLI/CLI.hpp>
 
 #include <exception>
@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   gossamer::cli::add_launch_command(app, exit_code);
   gossamer::cli::add_topology_command(app, exit_code);
   gossamer::cli::add_prune_command(app, exit_code);
+  gossamer::cli::add_infer_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
