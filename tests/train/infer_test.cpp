@@ -1,0 +1,279 @@
+// Inference from an exported sparse model file (train/infer.h, SparseKernelRouter's file
+// constructor) and `gossamer infer` end to end.
+//
+// The model: LeNet-5 with random weights, every weight layer pruned to 90% by a random mask, exported
+// with sparse::export_sparse_model and read back with load_sparse_model. Tolerance: the sparse
+// kernels sum in a different order than LibTorch's dense layers, so logits agree to float rounding:
+// max|sparse - dense| <= 1e-4 · max(1, max|dense|) (observed ~1e-6).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <stdexcept>
+#include <string>
+
+#include "gossamer/kernels/csr.h"
+#include "gossamer/models/model.h"
+#include "gossamer/sparse/export.h"
+#include "gossamer/train/infer.h"
+#include "gossamer/train/sparse_kernels.h"
+#include "test_paths.h"
+#include "toy_data.h"
+
+using namespace gossamer;
+using ::testing::HasSubstr;
+
+namespace {
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("gossamer_infer_" + name + "_" + std::to_string(::getpid()))).string();
+}
+
+// A LeNet-5 with every weight layer 90% sparse (random masks), exported to `path`; returns the
+// dense model it came from (zeros off the masks).
+std::shared_ptr<models::Model> export_pruned_lenet(const std::string& path) {
+  torch::manual_seed(7);
+  models::ModelSpec spec;  // lenet5, [1, 28, 28], 10 classes
+  auto model = models::make_model(spec);
+  std::map<std::string, at::Tensor> masks;
+  torch::NoGradGuard no_grad;
+  for (const auto& p : model->named_parameters(true)) {
+    if (p.value().dim() < 2) continue;
+    at::Tensor mask = at::rand(p.value().sizes()).ge(0.9);
+    p.value().mul_(mask);
+    masks[p.key()] = mask;
+  }
+  sparse::export_sparse_model(path, spec, *model, masks);
+  model->eval();
+  return model;
+}
+
+double relative_error(const at::Tensor& a, const at::Tensor& ref) {
+  return (a - ref).abs().max().item<double>() / std::max(1.0, ref.abs().max().item<double>());
+}
+
+class InferFromFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = temp_path("lenet") + ".sparse";
+    dense_ = export_pruned_lenet(path_);
+  }
+  void TearDown() override { std::filesystem::remove(path_); }
+  std::string path_;
+  std::shared_ptr<models::Model> dense_;
+};
+
+}  // namespace
+
+TEST_F(InferFromFile, FileHoldsTheFivePrunedLayersAt90Percent) {
+  const auto m = sparse::load_sparse_model(path_);
+  ASSERT_EQ(m.sparse.size(), 5u);
+  for (const char* name : {"conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight", "fc3.weight"}) {
+    ASSERT_EQ(m.sparse.count(name), 1u) << name;
+    EXPECT_NEAR(m.sparse.at(name).sparsity(), 0.9, 0.1) << name;  // random masks: fc3 has only 840 weights
+  }
+}
+
+TEST_F(InferFromFile, SparseKernelsGiveTheDenseLogits) {
+  auto m = sparse::load_sparse_model(path_);
+  const auto data = gossamer::testing::toy_images(37, 3);  // 37: not a multiple of any panel width
+  torch::NoGradGuard no_grad;
+  const at::Tensor ref = dense_->forward(data.inputs);
+  for (const std::string mode : {"sparse", "auto", "dense"}) {
+    train::SparseKernelRouter router(*m.model, m.sparse, mode);
+    for (int64_t batch : {1, 16, 37}) {
+      const at::Tensor got = m.model->forward(data.inputs.narrow(0, 0, batch));
+      EXPECT_LE(relative_error(got, ref.narrow(0, 0, batch)), 1e-4) << mode << " batch " << batch;
+    }
+    const auto d = router.decisions();
+    EXPECT_EQ(d.size(), 5u * 3u) << mode;  // 5 layers x 3 batch sizes
+    for (const auto& line : d) {
+      const std::string want = mode == "auto" ? " ms, dense " : ": " + mode + " (forced)";
+      EXPECT_THAT(line, HasSubstr(want)) << mode;
+    }
+  }
+  // The router's destructor removed its overrides: the model runs its own dense layers again.
+  EXPECT_LE(relative_error(m.model->forward(data.inputs), ref), 1e-6);
+}
+
+TEST_F(InferFromFile, SameAccuracyAsTheDenseModelOnASubset) {
+  auto m = sparse::load_sparse_model(path_);
+  auto data = gossamer::testing::toy_images(100, 4);
+  // Labels that the dense model mostly gets right (its own predictions, with every 4th changed), so
+  // that the comparison is not of two near-zero accuracies.
+  {
+    torch::NoGradGuard no_grad;
+    data.targets = dense_->forward(data.inputs).argmax(1);
+    for (int64_t i = 0; i < data.size(); i += 4) data.targets[i] = (data.targets[i].item<int64_t>() + 1) % 10;
+  }
+  const train::EvalResult ref = train::evaluate(*dense_, data, 32);
+  EXPECT_NEAR(ref.accuracy, 0.75, 1e-12);
+  for (const std::string mode : {"sparse", "dense", "auto"}) {
+    train::InferOptions o;
+    o.batch_size = 32;  // 100 = 3 x 32 + 4: the short last batch too
+    o.kernels = mode;
+    const train::InferResult r = train::infer(m, data, o);
+    EXPECT_EQ(r.eval.samples, 100);
+    EXPECT_DOUBLE_EQ(r.eval.accuracy, ref.accuracy) << mode;
+    EXPECT_NEAR(r.eval.loss, ref.loss, 1e-4 * std::max(1.0, ref.loss)) << mode;
+    EXPECT_GT(r.images_per_s, 0) << mode;
+    EXPECT_EQ(r.decisions.size(), 5u * 2u) << mode;  // batch 32 and 4
+  }
+}
+
+TEST_F(InferFromFile, TimingReportsEveryBatchAndModeWithAShare) {
+  auto m = sparse::load_sparse_model(path_);
+  const auto data = gossamer::testing::toy_images(20, 5);
+  const auto rows = train::time_inference(m, data.inputs, {1, 16, 64}, {"dense", "sparse"}, 0.003, 2);
+  ASSERT_EQ(rows.size(), 6u);
+  for (const auto& t : rows) {
+    EXPECT_GT(t.images_per_s, 0);
+    EXPECT_GT(t.pruned_share, 0) << t.kernels << " b" << t.batch;
+    EXPECT_LT(t.pruned_share, 1) << t.kernels << " b" << t.batch;
+    EXPECT_LE(t.pruned_seconds_per_batch, t.seconds_per_batch);
+  }
+  EXPECT_EQ(rows[0].batch, 1);
+  EXPECT_EQ(rows[0].kernels, "dense");
+  EXPECT_EQ(rows[5].batch, 64);  // more than the 20 inputs: they are reused
+  EXPECT_EQ(rows[5].kernels, "sparse");
+}
+
+TEST_F(InferFromFile, BadOptionsAndMismatchedDataAreRefused) {
+  auto m = sparse::load_sparse_model(path_);
+  const auto images = gossamer::testing::toy_images(8, 6);
+  train::InferOptions o;
+  o.kernels = "fast";
+  EXPECT_THROW(train::infer(m, images, o), std::invalid_argument);
+  o.kernels = "auto";
+  o.batch_size = 0;
+  EXPECT_THROW(train::infer(m, images, o), std::invalid_argument);
+  o.batch_size = 4;
+  data::Dataset wrong = images;
+  wrong.inputs = images.inputs.narrow(2, 0, 20).contiguous();
+  try {
+    train::infer(m, wrong, o);
+    FAIL() << "expected std::invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("[1, 20, 28]"));
+    EXPECT_THAT(e.what(), HasSubstr("[1, 28, 28]"));
+  }
+  EXPECT_THROW(train::SparseKernelRouter(*m.model, m.sparse, "fast"), std::invalid_argument);
+  auto renamed = m.sparse;
+  renamed.emplace("fc9.weight", m.sparse.at("fc3.weight"));
+  EXPECT_THROW(train::SparseKernelRouter(*m.model, renamed, "sparse"), std::invalid_argument);
+  auto swapped = m.sparse;
+  swapped.at("fc2.weight") = m.sparse.at("fc3.weight");
+  EXPECT_THROW(train::SparseKernelRouter(*m.model, swapped, "sparse"), std::invalid_argument);
+}
+
+// ---- `gossamer infer` ---------------------------------------------------------------------------
+
+namespace {
+
+struct ToolResult {
+  int status = -1;
+  std::string out;  // stdout and stderr together
+};
+
+ToolResult run_tool(const std::string& args) {
+  const std::string cmd = std::string(GOSSAMER_BINARY_DIR) + "/bin/gossamer " + args + " 2>&1";
+  ToolResult r;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buf{};
+  size_t got;
+  while ((got = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), got);
+  const int raw = ::pclose(pipe);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+bool have_fashion_mnist() { return std::filesystem::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"); }
+
+}  // namespace
+
+TEST_F(InferFromFile, CommandReportsAccuracySpeedAndKernels) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)";
+  for (const std::string kernels : {"sparse", "dense"}) {
+    const ToolResult r = run_tool("infer " + path_ + " --limit 100 --batch 32 --threads 1 --kernels " + kernels);
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_THAT(r.out, HasSubstr("(lenet5, "));
+    EXPECT_THAT(r.out, HasSubstr("100 test images"));
+    EXPECT_THAT(r.out, HasSubstr("layer            fc1.weight"));
+    EXPECT_THAT(r.out, HasSubstr("test accuracy    "));
+    EXPECT_THAT(r.out, HasSubstr(" images/s"));
+    EXPECT_THAT(r.out, HasSubstr("kernels          conv1.weight b32 eval: " + kernels + " (forced)"));
+    EXPECT_THAT(r.out, HasSubstr("kernels          fc3.weight b4 eval: " + kernels + " (forced)"));
+  }
+}
+
+TEST_F(InferFromFile, CommandTimingTable) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)";
+  const ToolResult r =
+      run_tool("infer " + path_ + " --limit 50 --threads 1 --bench --bench-batches 1 16 --bench-seconds 0.03");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("pruned share"));
+  for (const char* row : {"     1  dense ", "     1  sparse ", "     1  auto ", "    16  dense ", "    16  auto "}) {
+    EXPECT_THAT(r.out, HasSubstr(row));
+  }
+}
+
+TEST_F(InferFromFile, CommandNamesABadFile) {
+  const std::string good = read_file(path_);
+  ASSERT_GT(good.size(), 2000u);
+  const std::string truncated = temp_path("truncated"), corrupt = temp_path("corrupt"), text = temp_path("text");
+  write_file(truncated, good.substr(0, good.size() - 1000));
+  std::string flipped = good;
+  flipped[good.size() - 500] = static_cast<char>(flipped[good.size() - 500] ^ 0x40);
+  write_file(corrupt, flipped);
+  write_file(text, "[model]\nname = \"lenet5\"\n");
+
+  ToolResult r = run_tool("infer " + truncated);
+  EXPECT_EQ(r.status, 3) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("gossamer infer: sparse model '" + truncated + "': checksum mismatch: the file is corrupt or truncated"));
+  r = run_tool("infer " + corrupt);
+  EXPECT_EQ(r.status, 3) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("checksum mismatch"));
+  r = run_tool("infer " + text);
+  EXPECT_EQ(r.status, 3) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("not a Gossamer sparse model file (bad magic)"));
+  r = run_tool("infer " + temp_path("missing"));
+  EXPECT_EQ(r.status, 3) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("cannot be read (does the file exist?)"));
+  for (const auto& p : {truncated, corrupt, text}) std::filesystem::remove(p);
+}
+
+TEST_F(InferFromFile, CommandRefusesBadOptions) {
+  ToolResult r = run_tool("infer " + path_ + " --kernels fast");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--kernels"));
+  r = run_tool("infer " + path_ + " --batch 0");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--batch"));
+  r = run_tool("infer");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("model is required"));
+  r = run_tool("infer " + path_ + " --data /nonexistent/fashion");
+  EXPECT_EQ(r.status, 3) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("data error: /nonexistent/fashion/t10k-images-idx3-ubyte.gz"));
+}
