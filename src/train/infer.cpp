@@ -25,12 +25,6 @@ std::string shape_text(const std::vector<int64_t>& s) {
   return out + "]";
 }
 
-void check_mode(const std::string& mode) {
-  if (mode != "auto" && mode != "sparse" && mode != "dense") {
-    throw std::invalid_argument("kernels '" + mode + "': use auto, sparse or dense");
-  }
-}
-
 }  // namespace
 
 void check_inference_data(const sparse::SparseModel& m, const data::Dataset& data) {
@@ -47,7 +41,7 @@ void check_inference_data(const sparse::SparseModel& m, const data::Dataset& dat
 }
 
 InferResult infer(sparse::SparseModel& m, const data::Dataset& test, const InferOptions& o) {
-  check_mode(o.kernels);
+  check_kernels_mode(o.kernels);
   if (o.batch_size < 1) throw std::invalid_argument("inference: batch size " + std::to_string(o.batch_size) + " < 1");
   check_inference_data(m, test);
   models::Model& model = *m.model;
@@ -73,7 +67,7 @@ InferResult infer(sparse::SparseModel& m, const data::Dataset& test, const Infer
 std::vector<InferTiming> time_inference(sparse::SparseModel& m, const at::Tensor& inputs,
                                         const std::vector<int64_t>& batches, const std::vector<std::string>& modes,
                                         double min_seconds, int rounds) {
-  for (const auto& mode : modes) check_mode(mode);
+  for (const auto& mode : modes) check_kernels_mode(mode);
   if (rounds < 1) throw std::invalid_argument("inference timing: rounds " + std::to_string(rounds) + " < 1");
   const int64_t n = inputs.size(0);
   if (n == 0) throw std::invalid_argument("inference timing: no inputs");

@@ -100,13 +100,13 @@ struct SparseKernelRouter::Layer {
   }
 };
 
-namespace {
-
-void check_mode(const std::string& mode) {
+void check_kernels_mode(const std::string& mode) {
   if (mode != "auto" && mode != "sparse" && mode != "dense") {
     throw std::invalid_argument("sparse kernels mode '" + mode + "': use auto, sparse or dense");
   }
 }
+
+namespace {
 
 // Fills the layer's kind and geometry from the module that owns its weight; returns why the layer
 // cannot run on the sparse kernels, or "" if it can.
@@ -131,7 +131,7 @@ std::string configure(SparseKernelRouter::Layer& layer, torch::nn::Module& modul
 
 SparseKernelRouter::SparseKernelRouter(models::Model& model, const sparse::Pruner& pruner, const std::string& mode)
     : model_(model) {
-  check_mode(mode);
+  check_kernels_mode(mode);
   if (mode == "dense" || !pruner.enabled()) return;
   if (pruner.spec().method == sparse::PruneMethod::SrSte) return;  // the mask changes every step
   std::map<std::string, at::Tensor> params;
@@ -164,7 +164,7 @@ SparseKernelRouter::SparseKernelRouter(models::Model& model, const sparse::Prune
 SparseKernelRouter::SparseKernelRouter(models::Model& model, const std::map<std::string, kernels::CsrWeight>& layers,
                                        const std::string& mode)
     : model_(model) {
-  check_mode(mode);
+  check_kernels_mode(mode);
   std::map<std::string, at::Tensor> params;
   for (const auto& p : model.named_parameters(true)) params[p.key()] = p.value();
   std::map<std::string, std::shared_ptr<torch::nn::Module>> modules;

@@ -49,7 +49,7 @@ int run_infer(const InferArgs& a) {
   } catch (const data::DataError& e) {
     throw InputError(std::string("data error: ") + e.what());
   }
-  const int threads = train::configure_threads(a.threads);
+  const int threads = train::configure_threads(a.threads, /*blas_threads=*/1);  // as train.blas_threads defaults
 
   int64_t numel = 0, nnz = 0;
   for (const auto& [name, csr] : m.sparse) {

@@ -34,6 +34,9 @@ struct CsrWeight;
 
 namespace gossamer::train {
 
+// Throws std::invalid_argument unless mode is "auto", "sparse" or "dense".
+void check_kernels_mode(const std::string& mode);
+
 class SparseKernelRouter {
  public:
   // Training and evaluation of a model being pruned. Throws std::invalid_argument for a bad mode.
