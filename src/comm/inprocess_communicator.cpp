@@ -52,18 +52,6 @@ std::string rank_list(const std::vector<int>& ranks) {
   return s;
 }
 
-// A grow-only byte buffer, 8-byte aligned: reused across calls because first touch of fresh
-// memory costs ~2.5 ms per MiB here.
-class Scratch {
- public:
-  void reserve(size_t bytes) {
-    if (bytes > words_.size() * sizeof(uint64_t)) words_.resize((bytes + 7) / 8);
-  }
-  uint8_t* data() { return reinterpret_cast<uint8_t*>(words_.data()); }
-
- private:
-  std::vector<uint64_t> words_;
-};
 
 }  // namespace
 
@@ -324,28 +312,33 @@ class InProcessCommunicator final : public Communicator {
                                   topo.name() + "' has " + std::to_string(topo.size()) + " ranks, the communicator " +
                                   std::to_string(size()) + "; build the topology for the communicator's size");
     }
-    const auto& row = topo.matrix(step).row(rank_);
+    // Like allreduce: member r mixes chunk r of every member's tensor (all of W(k)'s rows) and
+    // writes the results straight back, so nobody needs a scratch copy of its whole tensor; the
+    // second barrier keeps every tensor untouched by its owner until all chunks are written.
+    const topology::MixingMatrix& W = topo.matrix(step);
     Rendezvous& w = *st_->world;
     const Call c("neighbor_allreduce", rank_, timeout_);
     publish(w, rank_, t, OpCode::Neighbor, step);
     w.arrive(rank_, c, true);
     const size_t nbytes = t.nbytes();
-    if (nbytes > 0) {
+    const int n = size();
+    const int64_t numel = t.numel();
+    if (numel > 0) {
+      const int64_t offset = ring_chunk_offset(n, numel, rank_) * static_cast<int64_t>(t.element_size());
       srcs_.clear();
-      weights_.clear();
-      for (const auto& nb : row) {
-        srcs_.push_back(w.slots[static_cast<size_t>(nb.rank)].data);
-        weights_.push_back(nb.weight);
+      dsts_.clear();
+      rows_.resize(static_cast<size_t>(n));
+      for (int i = 0; i < n; ++i) {
+        uint8_t* base = static_cast<uint8_t*>(w.slots[static_cast<size_t>(i)].data) + offset;
+        srcs_.push_back(base);
+        dsts_.push_back(base);
+        auto& terms = rows_[static_cast<size_t>(i)];
+        terms.clear();
+        for (const auto& nb : W.row(i)) terms.push_back(MixTerm{nb.rank, nb.weight});
       }
-      mix_.reserve(nbytes);
-      if (srcs_.empty()) {
-        std::memset(mix_.data(), 0, nbytes);  // a zero row: x_i <- 0
-      } else {
-        mix_in_order(mix_.data(), srcs_, weights_, t.numel(), t.scalar_type());
-      }
+      mix_in_order(dsts_, srcs_, rows_, ring_chunk(n, numel, rank_), t.scalar_type());
     }
-    w.arrive(rank_, c, false);  // peers finished reading our tensor
-    if (nbytes > 0) std::memcpy(t.data_ptr(), mix_.data(), nbytes);
+    w.arrive(rank_, c, false);
     record(neighbor_traffic(topo, rank_, step, nbytes, network_));
   }
 
@@ -445,8 +438,7 @@ class InProcessCommunicator final : public Communicator {
   const int rank_;
   std::vector<const void*> srcs_;  // reused per call
   std::vector<void*> dsts_;
-  std::vector<double> weights_;
-  Scratch mix_;  // neighbor_allreduce result before it replaces the caller's tensor
+  std::vector<std::vector<MixTerm>> rows_;  // W(k), row by row
 };
 
 }  // namespace

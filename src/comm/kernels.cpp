@@ -46,6 +46,37 @@ void mix_impl(T* dst, const std::vector<const void*>& srcs, const std::vector<do
   }
 }
 
+template <typename T>
+void mix_all_impl(const std::vector<void*>& dsts, const std::vector<const void*>& srcs,
+                  const std::vector<std::vector<MixTerm>>& rows, int64_t numel) {
+  const size_t n = dsts.size();
+  thread_local std::vector<T> buf;  // one block per output, reused across calls
+  thread_local std::vector<const void*> block_srcs;
+  thread_local std::vector<double> weights;
+  buf.resize(n * static_cast<size_t>(kBlock));
+  for (int64_t b = 0; b < numel; b += kBlock) {
+    const int64_t len = std::min(numel - b, kBlock);
+    for (size_t i = 0; i < n; ++i) {
+      T* out = buf.data() + i * static_cast<size_t>(kBlock);
+      if (rows[i].empty()) {
+        std::fill(out, out + len, T(0));
+        continue;
+      }
+      block_srcs.clear();
+      weights.clear();
+      for (const MixTerm& term : rows[i]) {
+        block_srcs.push_back(static_cast<const T*>(srcs[static_cast<size_t>(term.src)]) + b);
+        weights.push_back(term.weight);
+      }
+      mix_impl(out, block_srcs, weights, len);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      std::memcpy(static_cast<T*>(dsts[i]) + b, buf.data() + i * static_cast<size_t>(kBlock),
+                  static_cast<size_t>(len) * sizeof(T));
+    }
+  }
+}
+
 [[noreturn]] void unsupported(c10::ScalarType dtype, const char* what) {
   throw std::invalid_argument(std::string(what) + ": dtype " + c10::toString(dtype) +
                               " is not supported; use float32 or float64");
@@ -70,6 +101,17 @@ void mix_in_order(void* dst, const std::vector<const void*>& srcs, const std::ve
   switch (dtype) {
     case c10::ScalarType::Float: return mix_impl(static_cast<float*>(dst), srcs, weights, numel);
     case c10::ScalarType::Double: return mix_impl(static_cast<double*>(dst), srcs, weights, numel);
+    default: unsupported(dtype, "mix_in_order");
+  }
+}
+
+void mix_in_order(const std::vector<void*>& dsts, const std::vector<const void*>& srcs,
+                  const std::vector<std::vector<MixTerm>>& rows, int64_t numel, c10::ScalarType dtype) {
+  if (numel <= 0 || dsts.empty()) return;
+  if (rows.size() != dsts.size()) throw std::invalid_argument("mix_in_order: one row per destination needed");
+  switch (dtype) {
+    case c10::ScalarType::Float: return mix_all_impl<float>(dsts, srcs, rows, numel);
+    case c10::ScalarType::Double: return mix_all_impl<double>(dsts, srcs, rows, numel);
     default: unsupported(dtype, "mix_in_order");
   }
 }

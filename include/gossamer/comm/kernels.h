@@ -22,4 +22,17 @@ void sum_in_order(const std::vector<void*>& dsts, const std::vector<const void*>
 void mix_in_order(void* dst, const std::vector<const void*>& srcs, const std::vector<double>& weights,
                   int64_t numel, c10::ScalarType dtype);
 
+// One term of a mixing row: weight times source `src`.
+struct MixTerm {
+  int src = 0;
+  double weight = 0.0;
+};
+
+// For every output i: r_i[k] = sum over rows[i] (in the given order) of weight * srcs[src][k],
+// with exactly the arithmetic of the single-output mix_in_order (an empty row gives 0), written
+// to dsts[i]. A dst may alias a source: each 2048-element block is mixed for every output into
+// L1/L2 buffers before any dst is written. float32 / float64 only.
+void mix_in_order(const std::vector<void*>& dsts, const std::vector<const void*>& srcs,
+                  const std::vector<std::vector<MixTerm>>& rows, int64_t numel, c10::ScalarType dtype);
+
 }  // namespace gossamer::comm
