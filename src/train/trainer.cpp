@@ -499,7 +499,11 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     // run). Not on an interrupted or max_steps run, which may resume with its schedule.
     const at::Tensor before_finish = s.pruner->mask().clone();
     s.pruner->finish(step, optimizer_state_tensors(s.optimizer(), s.distributed.get()));
-    if (!s.pruner->mask().equal(before_finish)) evaluated_at_end = false;
+    // Re-evaluate if any worker's mask changed. The decision must be the same on every rank
+    // (evaluation runs collectives): with SR-STE each worker held its own mask until now.
+    at::Tensor changed = at::tensor({s.pruner->mask().equal(before_finish) ? 0.0 : 1.0}, at::kDouble);
+    if (s.world > 1) s.ctx.comm->allreduce(changed, comm::ReduceOp::Sum);
+    if (changed.item<double>() > 0) evaluated_at_end = false;
     save(prior_wall_s + elapsed(t0));
   }
   if (step < s.total_steps) {
