@@ -44,7 +44,7 @@ run() {  # run NAME SPARSITY overrides...
   echo "$name,$sp,$(acc "$dir"),$(( $(date +%s) - t0 ))" >> "$CSV"
 }
 
-run dense 0.0
+run dense 0.0 --set sparse.method=none  # the multi-worker base (quickstart.toml) is itself sparse
 for sp in $SPARSITIES; do
   for scorer in magnitude woodfisher; do
     # One-shot: prune the trained dense model, then fine-tune with the mask fixed.
