@@ -306,6 +306,7 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.read("drop_fraction", s.drop_fraction, 0.0, 1.0);
     r.read("gap_partitions", s.gap_partitions, 1, 1024);
     r.read("gap_epochs", s.gap_epochs, 0.0, kInf, true);
+    r.read("gap_mode", s.gap_mode, {"cyclic", "parallel"});
     r.read("srste_lambda", s.srste_lambda, 0.0, 1.0);
     r.read("woodfisher_samples", s.woodfisher_samples, 1, 100000);
     r.read("woodfisher_block", s.woodfisher_block, 1, 100000);
@@ -319,6 +320,21 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     }
     if (s.method == "srste" && s.pattern != "n:m") {
       throw ConfigError("config: sparse.method = \"srste\" trains an N:M pattern: set sparse.pattern = \"n:m\"");
+    }
+    if (s.gap_mode == "parallel") {
+      if (s.method != "gap") {
+        throw ConfigError("config: sparse.gap_mode = \"parallel\" applies to sparse.method = \"gap\" (the method is \"" +
+                          s.method + "\"); remove gap_mode or set method = \"gap\"");
+      }
+      if (c.cluster.workers < 2) {
+        throw ConfigError("config: sparse.gap_mode = \"parallel\" grows a different partition on each worker and needs "
+                          "cluster.workers >= 2 (it is 1); use sparse.gap_mode = \"cyclic\" for one worker");
+      }
+      if (s.gap_partitions > c.cluster.workers) {
+        throw ConfigError("config: sparse.gap_partitions = " + std::to_string(s.gap_partitions) +
+                          " exceeds cluster.workers = " + std::to_string(c.cluster.workers) +
+                          ": parallel GaP needs at least one worker per partition; lower gap_partitions or add workers");
+      }
     }
     if (s.initial_sparsity > s.sparsity) {
       throw ConfigError("config: sparse.initial_sparsity (" + std::to_string(s.initial_sparsity) +
@@ -413,6 +429,7 @@ std::string to_toml(const Config& c) {
                              {"drop_fraction", c.sparse.drop_fraction},
                              {"gap_partitions", c.sparse.gap_partitions},
                              {"gap_epochs", c.sparse.gap_epochs},
+                             {"gap_mode", c.sparse.gap_mode},
                              {"srste_lambda", c.sparse.srste_lambda},
                              {"woodfisher_samples", c.sparse.woodfisher_samples},
                              {"woodfisher_block", c.sparse.woodfisher_block},

@@ -28,6 +28,12 @@ PruneScorer parse_prune_scorer(const std::string& name) {
   throw std::invalid_argument("unknown sparse scorer '" + name + "': use magnitude or woodfisher");
 }
 
+GapMode parse_gap_mode(const std::string& name) {
+  if (name == "cyclic") return GapMode::Cyclic;
+  if (name == "parallel") return GapMode::Parallel;
+  throw std::invalid_argument("unknown sparse.gap_mode '" + name + "': use cyclic or parallel");
+}
+
 std::string to_string(PruneMethod m) {
   switch (m) {
     case PruneMethod::OneShot: return "oneshot";
@@ -61,6 +67,10 @@ void PruneSpec::validate() const {
   if (gap_phase_steps < 1) throw std::invalid_argument("sparse.gap_epochs is shorter than one step");
   if (initial_sparsity > sparsity) throw std::invalid_argument("sparse.initial_sparsity exceeds sparse.sparsity");
   if (woodfisher_samples < 1) throw std::invalid_argument("sparse.woodfisher_samples must be >= 1");
+  if (gap_mode == GapMode::Parallel && method != PruneMethod::Gap) {
+    throw std::invalid_argument("sparse.gap_mode = \"parallel\" belongs to sparse.method = \"gap\", not " +
+                                to_string(method));
+  }
 }
 
 Pruner::Pruner(PruneSpec spec, const std::vector<ParamSlice>& parameters, at::Tensor values, at::Tensor gradients,
@@ -81,6 +91,19 @@ Pruner::Pruner(PruneSpec spec, const std::vector<ParamSlice>& parameters, at::Te
   if (spec_.method == PruneMethod::Gap) {
     // Built once: the partition split is a small dynamic program, not something to redo every step.
     gap_ = std::make_shared<GapTimeline>(layers_, spec_.gap_partitions, spec_.gap_phase_steps, spec_.end_step);
+  }
+  if (parallel_gap()) {
+    if (world() < 2) {
+      throw std::invalid_argument(
+          "sparse.gap_mode = \"parallel\" grows a different partition on each worker and needs cluster.workers >= 2 "
+          "(this run has 1); use sparse.gap_mode = \"cyclic\" for a single worker");
+    }
+    if (spec_.gap_partitions > world()) {
+      throw std::invalid_argument("sparse.gap_partitions = " + std::to_string(spec_.gap_partitions) +
+                                  " exceeds cluster.workers = " + std::to_string(world()) +
+                                  ": parallel GaP needs at least one worker per partition; lower gap_partitions");
+    }
+    common_ = at::ones_like(values_);
   }
   // Validate overrides now rather than at the first pruning step, possibly hours in.
   keep_counts(layers_, spec_.sparsity, AllocationSpec{AllocationKind::Uniform, spec_.allocation.overrides,
@@ -231,6 +254,60 @@ void Pruner::srste_mask_from(const at::Tensor& flat, at::Tensor& out) const {
   }
 }
 
+int64_t Pruner::grown_partition(int rank) const {
+  if (!parallel_gap()) return -1;
+  return static_cast<int64_t>(rank) % gap_->partitions();
+}
+
+at::Tensor Pruner::worker_mask(int rank) const {
+  if (!growing_) return parallel_gap() ? common_ : mask_;
+  at::Tensor m = common_.clone();
+  auto [b, e] = gap_->layers_of(grown_partition(rank));
+  for (size_t i = b; i < e; ++i) m.narrow(0, layers_[i].offset, layers_[i].numel).fill_(1.0);
+  return m;
+}
+
+void Pruner::grow_own_partition() {
+  const int rank = ctx_.comm ? ctx_.comm->rank() : 0;
+  mask_.copy_(common_);
+  auto [b, e] = gap_->layers_of(grown_partition(rank));
+  for (size_t i = b; i < e; ++i) layer(mask_, i).fill_(1.0);
+  growing_ = true;
+  ++mask_epoch_;
+}
+
+void Pruner::combine_and_prune() {
+  // Partition p of the combined model is the mean of partition p over the workers that grew it
+  // (ranks r with r mod K = p); everything outside the pruned layers (biases, norms) is the mean
+  // over all workers. One allreduce of each worker's own contribution gives every partition's sum.
+  const int w = world();
+  const int64_t k = gap_->partitions();
+  const int own = static_cast<int>(grown_partition(ctx_.comm->rank()));
+  at::Tensor take = at::ones_like(values_), count = at::full_like(values_, static_cast<double>(w));
+  for (int64_t p = 0; p < k; ++p) {
+    const double holders = static_cast<double>((w - 1 - p) / k + 1);  // ranks p, p + K, ... below w
+    auto [b, e] = gap_->layers_of(p);
+    for (size_t i = b; i < e; ++i) {
+      layer(take, i).fill_(p == own ? 1.0 : 0.0);
+      layer(count, i).fill_(holders);
+    }
+  }
+  at::Tensor sum = values_ * take;
+  ctx_.comm->allreduce(sum, comm::ReduceOp::Sum);
+  values_.copy_(sum.div_(count));
+  // Gloo may round the sum differently on different ranks: rank 0's combination is the one kept,
+  // so that the magnitudes ranked below, and so the masks, are identical bit for bit.
+  ctx_.comm->broadcast(values_, 0);
+  const auto keep = target_keep();
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    layer(common_, i).copy_(select_mask(layer(values_, i).abs(), keep[i], spec_.pattern));
+  }
+  mask_.copy_(common_);
+  values_.mul_(common_);
+  growing_ = false;
+  ++mask_epoch_;
+}
+
 void Pruner::start() {
   if (!enabled()) return;
   last_update_step_ = 0;
@@ -243,6 +320,11 @@ void Pruner::start() {
       break;
     case PruneMethod::Gap: {
       random_masks();
+      if (parallel_gap()) {
+        common_.copy_(mask_);
+        if (gap_->phase(0) >= 0) grow_own_partition();
+        break;
+      }
       const GapTimeline& tl = *gap_;
       const int64_t p = tl.dense_partition(0);
       if (p >= 0) {
@@ -311,6 +393,14 @@ void Pruner::after_step(int64_t step, const std::vector<at::Tensor>& optimizer_s
       break;
     case PruneMethod::Gap: {
       const GapTimeline& tl = *gap_;
+      if (parallel_gap()) {
+        if (tl.phase(step) != tl.phase(done)) {
+          combine_and_prune();
+          if (tl.phase(done) >= 0) grow_own_partition();
+          last_update_step_ = done;
+        }
+        break;
+      }
       const int64_t before = tl.dense_partition(step), after = tl.dense_partition(done);
       if (before != after) {
         if (before >= 0) {
@@ -341,6 +431,10 @@ void Pruner::finish(int64_t steps_done, const std::vector<at::Tensor>& optimizer
       break;
     case PruneMethod::Gap: {
       const GapTimeline& tl = *gap_;
+      if (parallel_gap()) {
+        if (growing_) combine_and_prune();
+        break;
+      }
       const int64_t dense = steps_done > 0 ? tl.dense_partition(steps_done - 1) : tl.dense_partition(0);
       if (dense >= 0) {
         auto [b, e] = tl.layers_of(dense);
@@ -367,7 +461,8 @@ void Pruner::make_deployable(at::Tensor& flat) const {
     srste_mask_from(flat, m);
     flat.mul_(m);
   } else {
-    flat.mul_(mask_);
+    // Parallel GaP inside a phase: the model every worker agrees on is the common sparse one.
+    flat.mul_(parallel_gap() ? common_ : mask_);
   }
 }
 
@@ -379,10 +474,16 @@ int64_t Pruner::take_flips() {
   return flips;
 }
 
-std::vector<std::string> Pruner::state_names() { return {"sparse.mask", "sparse.sad_reference"}; }
+std::vector<std::string> Pruner::state_names() const {
+  std::vector<std::string> names{"sparse.mask", "sparse.sad_reference"};
+  if (parallel_gap()) names.push_back("sparse.gap_common");
+  return names;
+}
 
 std::map<std::string, at::Tensor> Pruner::state() const {
-  return {{"sparse.mask", mask_}, {"sparse.sad_reference", sad_reference_}};
+  std::map<std::string, at::Tensor> out{{"sparse.mask", mask_}, {"sparse.sad_reference", sad_reference_}};
+  if (parallel_gap()) out["sparse.gap_common"] = common_;
+  return out;
 }
 
 void Pruner::load_state(const std::map<std::string, at::Tensor>& tensors) {
@@ -396,6 +497,12 @@ void Pruner::load_state(const std::map<std::string, at::Tensor>& tensors) {
   }
   mask_.copy_(tensors.at("sparse.mask"));
   sad_reference_.copy_(tensors.at("sparse.sad_reference"));
+  if (parallel_gap()) {
+    common_.copy_(tensors.at("sparse.gap_common"));
+    // Inside a phase the own mask has a dense partition on top of the common one.
+    growing_ = !mask_.equal(common_);
+    ++mask_epoch_;
+  }
 }
 
 }  // namespace gossamer::sparse

@@ -16,6 +16,7 @@
 #include "gossamer/optim/distributed_optimizer.h"
 #include "gossamer/optim/factory.h"
 #include "gossamer/sparse/export.h"
+#include "gossamer/sparse/masked_gossip.h"
 #include "gossamer/sparse/pruner.h"
 #include "gossamer/train/batch_stream.h"
 #include "gossamer/train/checkpoint.h"
@@ -123,6 +124,8 @@ struct Trainer::State {
   int rank = 0, world = 1;
   std::shared_ptr<models::Model> model;
   std::unique_ptr<FlatParameters> flat;
+  // Parallel GaP: what the optimizer talks through (declared before it, so it outlives it).
+  std::unique_ptr<sparse::MaskedGossip> masked_gossip;
   std::unique_ptr<torch::optim::Optimizer> local;               // single worker
   std::unique_ptr<optim::DistributedOptimizer> distributed;     // several workers
   int64_t steps_per_epoch = 1, total_steps = 1;
@@ -188,7 +191,13 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
     load_checkpoint(cfg.train.init_from, *s_->model, nullptr, {});
   }
   if (s_->world > 1) {
-    s_->distributed = make_distributed_optimizer(cfg.optimizer, s_->flat->optimizer_parameter(), ctx);
+    WorkerContext octx = ctx;
+    if (cfg.sparse.method == "gap" && cfg.sparse.gap_mode == "parallel") {
+      // Workers grow different partitions: averages over workers must count only the holders.
+      s_->masked_gossip = std::make_unique<sparse::MaskedGossip>(*ctx.comm);
+      octx.comm = s_->masked_gossip.get();
+    }
+    s_->distributed = make_distributed_optimizer(cfg.optimizer, s_->flat->optimizer_parameter(), octx);
   } else {
     s_->local = make_local_optimizer(cfg.optimizer, s_->flat->optimizer_parameter());
   }
@@ -236,6 +245,7 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
     s_->pruner = std::make_unique<sparse::Pruner>(make_prune_spec(cfg, s_->steps_per_epoch, s_->total_steps), slices,
                                                   s_->flat->values(), s_->flat->gradients(), pc);
     s_->kernels = std::make_unique<SparseKernelRouter>(*s_->model, *s_->pruner, cfg.sparse.kernels);
+    if (s_->masked_gossip) s_->masked_gossip->attach(s_->pruner.get());
   }
 }
 
@@ -259,7 +269,7 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
                     : std::vector<std::string>{};
   std::vector<std::string> checkpoint_tensor_names = extra_names;
   if (s.pruner) {
-    for (const auto& n : sparse::Pruner::state_names()) checkpoint_tensor_names.push_back(n);
+    for (const auto& n : s.pruner->state_names()) checkpoint_tensor_names.push_back(n);
   }
 
   int64_t step = 0;

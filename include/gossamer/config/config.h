@@ -110,6 +110,9 @@ struct SparseConfig {
   double drop_fraction = 0.3;          // rigl/set: initial fraction of active weights replaced (cosine-decayed)
   int64_t gap_partitions = 4;          // gap: K
   double gap_epochs = 1.0;             // gap: T, epochs each partition stays dense
+  // gap: cyclic (one partition dense at a time, on every worker) | parallel (worker w grows
+  // partition w mod K; needs cluster.workers >= 2 and gap_partitions <= cluster.workers)
+  std::string gap_mode = "cyclic";
   double srste_lambda = 2e-4;          // srste: λ_W (0 = plain STE)
   int64_t woodfisher_samples = 64;     // woodfisher: N gradient samples (mini-batch means)
   int64_t woodfisher_block = 64;       // woodfisher: c, weights per diagonal block

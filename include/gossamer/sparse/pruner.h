@@ -15,7 +15,11 @@
 // mean model's magnitudes, the mean dense gradient) and the mask is then broadcast from rank 0, so
 // all workers hold the same mask bit for bit and gossip averaging can never bring a pruned weight
 // back. WoodFisher pruning also moves every worker to the pruned mean model (its weight update is
-// computed for one model). Masks are saved through state() / load_state() for exact resume.
+// computed for one model). Parallel GaP is the exception inside a phase: each worker grows its
+// own partition, the optimizer's collectives go through MaskedGossip (masked_gossip.h) so that a
+// grown weight is averaged only with the workers that hold it, and at every phase boundary the
+// workers combine their partitions and agree on one mask and one model again. Masks are saved
+// through state() / load_state() for exact resume.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -43,9 +47,14 @@ class GapTimeline;
 
 enum class PruneMethod { None, OneShot, Gmp, Gap, Rigl, Set, SrSte };
 enum class PruneScorer { Magnitude, WoodFisher };
+// GaP across workers: cyclic = one partition dense at a time, the same one on every worker;
+// parallel = worker w keeps partition (w mod K) dense, so all K partitions grow at once, and the
+// phase ends with a combination of the K grown-and-pruned partitions (docs/sparse.md).
+enum class GapMode { Cyclic, Parallel };
 
 PruneMethod parse_prune_method(const std::string& name);  // none | oneshot | gmp | gap | rigl | set | srste
 PruneScorer parse_prune_scorer(const std::string& name);  // magnitude | woodfisher
+GapMode parse_gap_mode(const std::string& name);          // cyclic | parallel
 std::string to_string(PruneMethod method);
 
 struct PruneSpec {
@@ -61,6 +70,7 @@ struct PruneSpec {
   double drop_fraction = 0.3;     // rigl/set
   int64_t gap_partitions = 4;
   int64_t gap_phase_steps = 1000;  // gap: steps each partition stays dense
+  GapMode gap_mode = GapMode::Cyclic;
   double srste_lambda = 2e-4;
   int64_t woodfisher_samples = 64;
   WoodFisherOptions woodfisher;
@@ -108,9 +118,21 @@ class Pruner {
   // Steps at which the mask changes, for progress messages: true if `step` had a mask update.
   bool updated_at(int64_t step) const { return last_update_step_ == step; }
 
+  // Parallel GaP. During a phase worker r holds the common mask plus partition (r mod K) dense,
+  // so the workers' masks differ; between phases (and with every other method) they are equal.
+  bool masks_differ() const { return growing_; }
+  // The mask rank `rank` holds now (computed, not communicated: every worker knows the common
+  // mask and the partition each rank grows). [numel]
+  at::Tensor worker_mask(int rank) const;
+  // Increases whenever some worker's mask may have changed (parallel GaP); for caches.
+  int64_t mask_epoch() const { return mask_epoch_; }
+  // Partition rank `rank` keeps dense in parallel GaP (rank mod K), or -1 for other methods.
+  int64_t grown_partition(int rank) const;
+
   std::map<std::string, at::Tensor> state() const;
   void load_state(const std::map<std::string, at::Tensor>& tensors);
-  static std::vector<std::string> state_names();
+  // Names of the tensors in state(): the mask and SAD reference, plus parallel GaP's common mask.
+  std::vector<std::string> state_names() const;
 
  private:
   at::Tensor layer(at::Tensor& flat, size_t i) const;
@@ -123,6 +145,9 @@ class Pruner {
   void random_masks();
   void prune_to(double sparsity);             // oneshot / gmp
   void prune_layers(size_t begin, size_t end);  // gap: magnitude back to target
+  bool parallel_gap() const { return spec_.method == PruneMethod::Gap && spec_.gap_mode == GapMode::Parallel; }
+  void grow_own_partition();                  // parallel gap: mask = common + own partition dense
+  void combine_and_prune();                   // parallel gap: end of a phase
   void woodfisher_prune(double sparsity);
   void drop_and_grow(int64_t step);           // rigl / set
   void srste_mask_from(const at::Tensor& flat, at::Tensor& out_mask) const;
@@ -135,6 +160,9 @@ class Pruner {
   at::Tensor mask_, sad_reference_, mean_, dense_;
   int64_t last_update_step_ = -1;
   std::shared_ptr<const GapTimeline> gap_;  // GaP only
+  at::Tensor common_;        // parallel GaP: the mask every worker shares (target sparsity everywhere)
+  bool growing_ = false;     // parallel GaP: inside a phase (masks differ between workers)
+  int64_t mask_epoch_ = 0;
 };
 
 }  // namespace gossamer::sparse

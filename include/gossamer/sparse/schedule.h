@@ -25,6 +25,8 @@ class GapTimeline {
   int64_t partitions() const { return static_cast<int64_t>(first_layer_.size()); }
   // Partition dense during step `step` (0-based), or -1 once the schedule has ended.
   int64_t dense_partition(int64_t step) const;
+  // Phase index of step `step` (step / phase_steps), or -1 once the schedule has ended.
+  int64_t phase(int64_t step) const { return step >= end_ ? -1 : step / phase_steps_; }
   // Layer indices [begin, end) of partition p.
   std::pair<size_t, size_t> layers_of(int64_t p) const;
 
