@@ -97,6 +97,21 @@ TEST(SparseRun, ResumedRunMatchesTheUninterruptedOneWithMasks) {
   }
 }
 
+namespace {
+
+void runner_resume(const config::Config& cfg, const std::vector<data::Dataset>& parts, const data::Dataset& test,
+                   const topology::Topology& topo) {
+  comm::run_inprocess(
+      static_cast<int>(cfg.cluster.workers),
+      [&](comm::Communicator& c) {
+        train::Trainer t(cfg, parts[static_cast<size_t>(c.rank())], test, cfg.output.dir, train::WorkerContext{&c, &topo});
+        t.run(true);
+      },
+      std::chrono::milliseconds(20000));
+}
+
+}  // namespace
+
 TEST(SparseRun, GossipWorkersShareOneMaskAndBothBackendsGiveTheSameRun) {
   const auto train = toy_images(480, 5), test = toy_images(80, 6);
   std::vector<data::Dataset> parts;
@@ -191,4 +206,73 @@ TEST(SparseRun, SrSteAcrossWorkersEndsWithOneEvaluationOnEveryRank) {
   // which keeps its weight, so LeNet-5 lands just under 50%.
   EXPECT_GT(s.sparsity, 0.48);
   EXPECT_LE(s.sparsity, 0.5);
+}
+
+TEST(SparseRun, ParallelGapGivesOneMaskOnBothBackendsAndResumesExactly) {
+  // Four ring workers, K = 2 (the MLP's two layers): ranks 0, 2 grow the first layer, 1, 3 the
+  // second. 8 steps, phases of 2 steps until step 4, then fine-tuning.
+  const auto train = toy_images(480, 9), test = toy_images(80, 10);
+  std::vector<data::Dataset> parts;
+  for (const auto& idx : data::partition(train.targets, 10, 4, data::PartitionSpec{})) parts.push_back(train.subset(idx));
+  topology::TopologySpec ts;
+  ts.name = "ring";
+  ts.workers = 4;
+  const auto topo = topology::make_topology(ts);
+  const std::string a_dir = fresh_dir("pgap_inproc"), b_dir = fresh_dir("pgap_gloo"), c_dir = fresh_dir("pgap_split");
+  auto cfg = sparse_config(a_dir, {"cluster.workers=4", "optimizer.algorithm=dsgd", "train.log_every=1",
+                                   "sparse.method=gap", "sparse.gap_mode=parallel", "sparse.gap_partitions=2",
+                                   "sparse.gap_epochs=0.5", "sparse.sparsity=0.8"});
+  run_cluster(&comm::run_inprocess, cfg, parts, test, topo);
+  cfg.output.dir = b_dir;
+  run_cluster(&comm::run_gloo_threads, cfg, parts, test, topo);
+  // Stopped inside the second phase (step 3) and resumed.
+  cfg.output.dir = c_dir;
+  cfg.train.max_steps = 3;
+  run_cluster(&comm::run_inprocess, cfg, parts, test, topo);
+  cfg.train.max_steps = 0;
+  runner_resume(cfg, parts, test, topo);
+  const auto ma = read_metrics(a_dir + "/metrics.jsonl"), mb = read_metrics(b_dir + "/metrics.jsonl"),
+             mc = read_metrics(c_dir + "/metrics.jsonl");
+  ASSERT_EQ(ma.size(), mb.size());
+  ASSERT_EQ(ma.size(), mc.size());
+  for (size_t i = 0; i < ma.size(); ++i) {
+    if (ma[i]["event"] != "train") continue;
+    EXPECT_NEAR(ma[i]["loss"].get<double>(), mb[i]["loss"].get<double>(), 1e-4) << "line " << i;
+    EXPECT_EQ(ma[i]["sparsity"].get<double>(), mb[i]["sparsity"].get<double>()) << "line " << i;
+    EXPECT_EQ(ma[i]["loss"].get<double>(), mc[i]["loss"].get<double>()) << "resumed, line " << i;
+  }
+  models::ModelSpec spec;
+  spec.name = "mlp";
+  spec.hidden = {32};
+  for (const std::string& dir : {a_dir, b_dir, c_dir}) {
+    at::Tensor first_mask;
+    for (int r = 0; r < 4; ++r) {
+      auto model = models::make_model(spec);
+      const auto ex = train::load_checkpoint(dir + "/checkpoint-rank" + std::to_string(r) + ".pt", *model, nullptr,
+                                             {"sparse.mask", "sparse.sad_reference", "sparse.gap_common"});
+      const at::Tensor mask = ex.tensors.at("sparse.mask");
+      if (r == 0) first_mask = mask;
+      EXPECT_TRUE(mask.equal(first_mask)) << dir << " rank " << r;
+      EXPECT_TRUE(mask.equal(ex.tensors.at("sparse.gap_common"))) << dir << " rank " << r;
+    }
+    EXPECT_NEAR(1.0 - first_mask.narrow(0, 0, 784 * 32).mean().item<double>(), 0.8, 1e-4) << dir;
+  }
+}
+
+TEST(SparseRun, ParallelGapNeedsSeveralWorkersAndOneWorkerPerPartition) {
+  const std::string dir = fresh_dir("pgap_bad");
+  try {
+    sparse_config(dir, {"sparse.method=gap", "sparse.gap_mode=parallel", "sparse.gap_partitions=2"});
+    FAIL() << "one worker was accepted";
+  } catch (const config::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("cluster.workers >= 2"), std::string::npos) << e.what();
+  }
+  try {
+    sparse_config(dir, {"cluster.workers=2", "sparse.method=gap", "sparse.gap_mode=parallel", "sparse.gap_partitions=4"});
+    FAIL() << "4 partitions on 2 workers were accepted";
+  } catch (const config::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("gap_partitions = 4"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(sparse_config(dir, {"cluster.workers=2", "sparse.method=rigl", "sparse.gap_mode=parallel"}),
+               config::ConfigError);
 }
