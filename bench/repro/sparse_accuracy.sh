@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 5's reproduction: Fashion-MNIST LeNet-5, accuracy vs sparsity for one-shot magnitude,
-# one-shot WoodFisher, GMP, GaP, RigL and SET next to the dense model; then 2:4 and 1:4 with
-# SR-STE vs plain STE, with their SAD curves. Prints tables and writes CSV.
+# one-shot WoodFisher, GMP, GaP (cyclic; with WORKERS >= 4 also parallel), RigL and SET next to
+# the dense model; then 2:4 and 1:4 with SR-STE vs plain STE, with their SAD curves. Prints
+# tables and writes CSV.
 #
 #   bash bench/repro/sparse_accuracy.sh                 # 1 worker
 #   WORKERS=8 bash bench/repro/sparse_accuracy.sh       # 8 in-process ring workers (DmSGD)
@@ -60,6 +61,10 @@ for sp in $SPARSITIES; do
   done
   run gmp "$sp" --set sparse.method=gmp --set sparse.sparsity="$sp" --set sparse.update_every=50
   run gap "$sp" --set sparse.method=gap --set sparse.sparsity="$sp" --set sparse.gap_epochs=0.25 --set sparse.gap_partitions=4
+  if [ "$WORKERS" -ge 4 ]; then  # parallel GaP: worker w grows partition w mod 4, all at once
+    run gap-parallel "$sp" --set sparse.method=gap --set sparse.gap_mode=parallel --set sparse.sparsity="$sp" \
+      --set sparse.gap_epochs=0.25 --set sparse.gap_partitions=4
+  fi
   run rigl "$sp" --set sparse.method=rigl --set sparse.sparsity="$sp" --set sparse.allocation=erk
   run set "$sp" --set sparse.method=set --set sparse.sparsity="$sp" --set sparse.allocation=erk
 done
