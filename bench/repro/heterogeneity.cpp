@@ -228,10 +228,5 @@ int main_impl(int argc, char** argv) {
 }  // namespace gossamer::repro
 
 int main(int argc, char** argv) {
-  try {
-    return gossamer::repro::main_impl(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "repro_heterogeneity: %s\n", e.what());
-    return 1;
-  }
+  return gossamer::repro::run_main("repro_heterogeneity", argc, argv, gossamer::repro::main_impl);
 }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -229,6 +230,17 @@ inline void progress(const Stopwatch& clock, const std::string& what) {
   std::lock_guard<std::mutex> lock(mu);
   std::fprintf(stderr, "[%7.1fs] %s\n", clock.seconds(), what.c_str());
   std::fflush(stderr);
+}
+
+// The programs' main(): runs `body` and turns an exception into "NAME: message" and status 1.
+template <class Body>
+int run_main(const char* name, int argc, char** argv, Body body) {
+  try {
+    return body(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", name, e.what());
+    return 1;
+  }
 }
 
 }  // namespace gossamer::repro

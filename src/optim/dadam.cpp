@@ -66,14 +66,18 @@ void DAdam::step() {
       v_[i] = at::zeros_like(x);
       if (A > 1) y_sum_[i] = at::zeros_like(x);
     }
-    // This step's moments: the refreshed ones plus this step's y (for A = 1 they are the new M, V).
-    at::Tensor m_step = b1 * m_[i] + (1.0 - b1) * y;
-    at::Tensor v_step = b2 * v_[i] + (1.0 - b2) * y * y;
-    at::Tensor d = (m_step / c1) / ((v_step / c2).sqrt() + options_.eps);
+    // This step's moments: the refreshed ones plus this step's y. For A = 1 they are the new M, V,
+    // updated in place (no temporaries on the common path).
+    at::Tensor m_step, v_step;
     if (A == 1) {
-      m_[i] = m_step;
-      v_[i] = v_step;
+      m_step = m_[i].mul_(b1).add_(y, 1.0 - b1);
+      v_step = v_[i].mul_(b2).addcmul_(y, y, 1.0 - b2);
     } else {
+      m_step = b1 * m_[i] + (1.0 - b1) * y;
+      v_step = b2 * v_[i] + (1.0 - b2) * y * y;
+    }
+    at::Tensor d = (m_step / c1) / ((v_step / c2).sqrt() + options_.eps);
+    if (A > 1) {
       y_sum_[i].add_(y);
       if (refresh) {
         at::Tensor y_mean = y_sum_[i] / static_cast<double>(A);

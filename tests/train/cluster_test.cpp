@@ -38,26 +38,13 @@ config::Config cluster_config(int workers, const std::string& algorithm, const s
                                "output.dir=\"" + dir + "\""});
 }
 
-std::vector<data::Dataset> split(const data::Dataset& d, int n) {
-  std::vector<data::Dataset> out;
-  for (const auto& idx : data::partition(d.targets, 10, n, data::PartitionSpec{})) out.push_back(d.subset(idx));
-  return out;
-}
-
-topology::Topology ring(int n) {
-  topology::TopologySpec spec;
-  spec.name = "ring";
-  spec.workers = n;
-  return topology::make_topology(spec);
-}
-
 }  // namespace
 
 TEST(Cluster, ParallelSgdKeepsReplicasIdenticalAndCountsAllreduceBytes) {
   const auto train = toy_images(320, 1), test = toy_images(80, 2);
   const std::string dir = fresh_dir("cluster_psgd");
   const auto cfg = cluster_config(4, "parallel-sgd", dir);
-  const auto s = run_cluster(&comm::run_inprocess, cfg, split(train, 4), test, ring(4));
+  const auto s = run_cluster(&comm::run_inprocess, cfg, iid_shards(train, 4), test, ring(4));
   EXPECT_EQ(s.workers, 4);
   EXPECT_EQ(s.steps, 5);  // 320 samples / (4 workers x 16)
   EXPECT_EQ(s.consensus_distance, 0.0);
@@ -72,7 +59,7 @@ TEST(Cluster, ParallelSgdKeepsReplicasIdenticalAndCountsAllreduceBytes) {
 TEST(Cluster, DsgdOnARingLeavesReplicasDifferentButClose) {
   const auto train = toy_images(640, 3), test = toy_images(80, 4);
   const auto cfg = cluster_config(4, "dsgd", fresh_dir("cluster_dsgd"));
-  const auto s = run_cluster(&comm::run_inprocess, cfg, split(train, 4), test, ring(4));
+  const auto s = run_cluster(&comm::run_inprocess, cfg, iid_shards(train, 4), test, ring(4));
   EXPECT_GT(s.consensus_distance, 0.0);
   EXPECT_LT(s.consensus_distance, 1.0);
   // Gossip on a 4-ring: each worker sends its model to 2 neighbours per step.
@@ -104,9 +91,9 @@ TEST(Cluster, SameIteratesOnInProcessAndGloo) {
     const std::string a_dir = fresh_dir("cluster_inproc_" + algorithm), b_dir = fresh_dir("cluster_gloo_" + algorithm);
     auto cfg = cluster_config(3, algorithm, a_dir);
     cfg.train.log_every = 1;
-    const auto a = run_cluster(&comm::run_inprocess, cfg, split(train, 3), test, ring(3));
+    const auto a = run_cluster(&comm::run_inprocess, cfg, iid_shards(train, 3), test, ring(3));
     cfg.output.dir = b_dir;
-    const auto b = run_cluster(&comm::run_gloo_threads, cfg, split(train, 3), test, ring(3));
+    const auto b = run_cluster(&comm::run_gloo_threads, cfg, iid_shards(train, 3), test, ring(3));
     const auto ma = read_metrics(a_dir + "/metrics.jsonl"), mb = read_metrics(b_dir + "/metrics.jsonl");
     ASSERT_EQ(ma.size(), mb.size());
     for (size_t i = 0; i < ma.size(); ++i) {
@@ -125,7 +112,7 @@ TEST(Cluster, AWorkerThatDiesMidRunStopsTheOthersAndTheLastCheckpointIsIntact) {
   auto cfg = cluster_config(3, "parallel-sgd", dir);
   cfg.output.checkpoint_every = 2;
   cfg.data.order = "cyclic";  // batch k of a worker is samples [16k, 16k + 16) of its shard
-  auto parts = split(train, 3);
+  auto parts = iid_shards(train, 3);
   parts[2].inputs.narrow(0, 64, parts[2].size() - 64).fill_(std::nan(""));  // rank 2's 5th batch is NaN
   const auto topo = ring(3);
   const auto t0 = std::chrono::steady_clock::now();
@@ -161,7 +148,7 @@ TEST(Cluster, AWorkerThatDiesMidRunStopsTheOthersAndTheLastCheckpointIsIntact) {
 TEST(Cluster, AWorkerThatStopsAnsweringTimesTheOthersOutNamingIt) {
   const auto train = toy_images(320, 9), test = toy_images(40, 10);
   auto cfg = cluster_config(3, "parallel-sgd", fresh_dir("cluster_silent"));
-  const auto parts = split(train, 3);
+  const auto parts = iid_shards(train, 3);
   const auto topo = ring(3);
   const auto t0 = std::chrono::steady_clock::now();
   try {

@@ -97,29 +97,10 @@ TEST(SparseRun, ResumedRunMatchesTheUninterruptedOneWithMasks) {
   }
 }
 
-namespace {
-
-void runner_resume(const config::Config& cfg, const std::vector<data::Dataset>& parts, const data::Dataset& test,
-                   const topology::Topology& topo) {
-  comm::run_inprocess(
-      static_cast<int>(cfg.cluster.workers),
-      [&](comm::Communicator& c) {
-        train::Trainer t(cfg, parts[static_cast<size_t>(c.rank())], test, cfg.output.dir, train::WorkerContext{&c, &topo});
-        t.run(true);
-      },
-      std::chrono::milliseconds(20000));
-}
-
-}  // namespace
-
 TEST(SparseRun, GossipWorkersShareOneMaskAndBothBackendsGiveTheSameRun) {
   const auto train = toy_images(480, 5), test = toy_images(80, 6);
-  std::vector<data::Dataset> parts;
-  for (const auto& idx : data::partition(train.targets, 10, 3, data::PartitionSpec{})) parts.push_back(train.subset(idx));
-  topology::TopologySpec ts;
-  ts.name = "ring";
-  ts.workers = 3;
-  const auto topo = topology::make_topology(ts);
+  const auto parts = iid_shards(train, 3);
+  const auto topo = ring(3);
   const std::string a_dir = fresh_dir("sparse_inproc"), b_dir = fresh_dir("sparse_gloo");
   auto cfg = sparse_config(a_dir, {"cluster.workers=3", "optimizer.algorithm=dsgd", "train.log_every=1",
                                    "sparse.method=rigl", "sparse.sparsity=0.8", "sparse.update_every=2"});
@@ -191,12 +172,8 @@ TEST(SparseRun, SrSteAcrossWorkersEndsWithOneEvaluationOnEveryRank) {
   // but not all differing from the agreed one) failed before the fix with "rank 7 called
   // allreduce while rank 0 called allgather".
   const auto train = toy_images(1024, 9), test = toy_images(64, 10);
-  std::vector<data::Dataset> parts;
-  for (const auto& idx : data::partition(train.targets, 10, 8, data::PartitionSpec{})) parts.push_back(train.subset(idx));
-  topology::TopologySpec ts;
-  ts.name = "ring";
-  ts.workers = 8;
-  const auto topo = topology::make_topology(ts);
+  const auto parts = iid_shards(train, 8);
+  const auto topo = ring(8);
   const std::string dir = fresh_dir("srste_workers");
   auto cfg = sparse_config(dir, {"model.name=lenet5", "sparse.method=srste", "sparse.pattern=n:m", "train.epochs=1",
                                  "train.batch_size=16", "cluster.workers=8", "optimizer.algorithm=dsgd"});
@@ -212,12 +189,8 @@ TEST(SparseRun, ParallelGapGivesOneMaskOnBothBackendsAndResumesExactly) {
   // Four ring workers, K = 2 (the MLP's two layers): ranks 0, 2 grow the first layer, 1, 3 the
   // second. 8 steps, phases of 2 steps until step 4, then fine-tuning.
   const auto train = toy_images(480, 9), test = toy_images(80, 10);
-  std::vector<data::Dataset> parts;
-  for (const auto& idx : data::partition(train.targets, 10, 4, data::PartitionSpec{})) parts.push_back(train.subset(idx));
-  topology::TopologySpec ts;
-  ts.name = "ring";
-  ts.workers = 4;
-  const auto topo = topology::make_topology(ts);
+  const auto parts = iid_shards(train, 4);
+  const auto topo = ring(4);
   const std::string a_dir = fresh_dir("pgap_inproc"), b_dir = fresh_dir("pgap_gloo"), c_dir = fresh_dir("pgap_split");
   auto cfg = sparse_config(a_dir, {"cluster.workers=4", "optimizer.algorithm=dsgd", "train.log_every=1",
                                    "sparse.method=gap", "sparse.gap_mode=parallel", "sparse.gap_partitions=2",
@@ -230,7 +203,7 @@ TEST(SparseRun, ParallelGapGivesOneMaskOnBothBackendsAndResumesExactly) {
   cfg.train.max_steps = 3;
   run_cluster(&comm::run_inprocess, cfg, parts, test, topo);
   cfg.train.max_steps = 0;
-  runner_resume(cfg, parts, test, topo);
+  run_cluster(&comm::run_inprocess, cfg, parts, test, topo, /*resume=*/true);
   const auto ma = read_metrics(a_dir + "/metrics.jsonl"), mb = read_metrics(b_dir + "/metrics.jsonl"),
              mc = read_metrics(c_dir + "/metrics.jsonl");
   ASSERT_EQ(ma.size(), mb.size());

@@ -16,6 +16,8 @@
 #include "gossamer/comm/communicator.h"
 #include "gossamer/config/config.h"
 #include "gossamer/data/dataset.h"
+#include "gossamer/data/partition.h"
+#include "gossamer/topology/spec.h"
 #include "gossamer/topology/topology.h"
 #include "gossamer/train/trainer.h"
 
@@ -37,20 +39,35 @@ inline std::vector<nlohmann::json> read_metrics(const std::string& path) {
   return rows;
 }
 
+// An iid split of d into n shards (data::partition's defaults).
+inline std::vector<data::Dataset> iid_shards(const data::Dataset& d, int n) {
+  std::vector<data::Dataset> out;
+  for (const auto& idx : data::partition(d.targets, 10, n, data::PartitionSpec{})) out.push_back(d.subset(idx));
+  return out;
+}
+
+// The ring of n workers with the default mixing weights.
+inline topology::Topology ring(int n) {
+  topology::TopologySpec spec;
+  spec.name = "ring";
+  spec.workers = n;
+  return topology::make_topology(spec);
+}
+
 // comm::run_inprocess or comm::run_gloo_threads.
 using Runner = void (*)(int, const std::function<void(comm::Communicator&)>&, std::chrono::milliseconds);
 
 // One Trainer per worker of `cfg` (worker r trains on parts[r]), all on `runner` with a 20 s
-// timeout per call; returns rank 0's summary.
+// timeout per call, resuming from cfg.output.dir when `resume`; returns rank 0's summary.
 inline RunSummary run_cluster(Runner runner, const config::Config& cfg, const std::vector<data::Dataset>& parts,
-                              const data::Dataset& test, const topology::Topology& topo) {
+                              const data::Dataset& test, const topology::Topology& topo, bool resume = false) {
   RunSummary summary;
   std::mutex mu;
   runner(
       static_cast<int>(cfg.cluster.workers),
       [&](comm::Communicator& c) {
         Trainer t(cfg, parts[static_cast<size_t>(c.rank())], test, cfg.output.dir, WorkerContext{&c, &topo});
-        auto s = t.run(false);
+        auto s = t.run(resume);
         std::lock_guard<std::mutex> lock(mu);
         if (c.rank() == 0) summary = s;
       },
