@@ -396,6 +396,9 @@ void Pruner::after_step(int64_t step, const std::vector<at::Tensor>& optimizer_s
       if (parallel_gap()) {
         if (tl.phase(step) != tl.phase(done)) {
           combine_and_prune();
+          // Mask the optimizer state with the combined mask before growing again: a weight pruned
+          // here and regrown with the own partition must restart at zero with zero momentum.
+          apply_mask(optimizer_state);
           if (tl.phase(done) >= 0) grow_own_partition();
           last_update_step_ = done;
         }

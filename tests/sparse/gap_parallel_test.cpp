@@ -153,6 +153,31 @@ std::vector<WorkerEnd> run_hand_combination(Runner runner) {
   return out;
 }
 
+// The hand-made case with a second phase after the boundary (phase 1 step, schedule over at step
+// 2) and a momentum buffer of ones passed as optimizer state. Returns each worker's mask and
+// momentum right after the boundary, when every worker grows its own partition again.
+std::vector<WorkerEnd> run_boundary_momentum(Runner runner) {
+  std::vector<WorkerEnd> out(4);
+  std::mutex mu;
+  runner(
+      4,
+      [&](comm::Communicator& c) {
+        std::vector<ParamSlice> layout{{"a", 0, 4, {2, 2}}, {"b", 4, 2, {2}}, {"c", 6, 4, {2, 2}}};
+        at::Tensor values = at::ones({10}), grads = at::zeros({10});
+        PrunerContext ctx;
+        ctx.comm = &c;
+        Pruner p(parallel_spec(2, 1, 2), layout, values, grads, ctx);
+        p.start();
+        values.copy_(hand_weights(c.rank()) * p.mask());
+        at::Tensor momentum = at::ones({10});
+        p.after_step(0, {momentum});  // boundary: combine, prune, grow the own partition again
+        std::lock_guard<std::mutex> lock(mu);
+        out[static_cast<size_t>(c.rank())] = {p.mask().clone(), momentum.clone()};
+      },
+      std::chrono::milliseconds(20000));
+  return out;
+}
+
 }  // namespace
 
 class ParallelGap : public ::testing::TestWithParam<int64_t> {};
@@ -247,4 +272,20 @@ TEST(ParallelGapValidation, OneWorkerAndMorePartitionsThanWorkersAreRejected) {
   PruneSpec wrong = parallel_spec(2, 1, 4);
   wrong.method = PruneMethod::Gmp;
   EXPECT_THROW(wrong.validate(), std::invalid_argument);
+}
+
+TEST(ParallelGapCombination, AWeightPrunedAtTheBoundaryAndGrownAgainRestartsWithZeroMomentum) {
+  // Combined mask (as in the hand-computed case): a keeps {0, 1}, c keeps {2, 3}. Right after the
+  // boundary ranks 0 and 2 grow a again and ranks 1 and 3 grow c: the grown weights are zero, and
+  // so must be their momentum (it belonged to weights the combination removed); the momentum of
+  // the weights that survived is kept.
+  const at::Tensor expected = at::tensor({1.f, 1.f, 0.f, 0.f, 1.f, 1.f, 0.f, 0.f, 1.f, 1.f});
+  const auto out = run_boundary_momentum(&comm::run_inprocess);
+  for (size_t r = 0; r < 4; ++r) {
+    // The own layer dense again (4), the other at the combined mask (2), the bias (2).
+    const int64_t own_first = r % 2 == 0 ? 0 : 6;
+    EXPECT_TRUE(out[r].mask.narrow(0, own_first, 4).eq(1).all().item<bool>()) << "rank " << r;
+    EXPECT_EQ(out[r].mask.sum().item<int64_t>(), 8) << "rank " << r;
+    EXPECT_TRUE(out[r].values.equal(expected)) << "momentum on rank " << r << ": " << out[r].values;
+  }
 }
