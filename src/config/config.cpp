@@ -307,6 +307,7 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.read("gap_partitions", s.gap_partitions, 1, 1024);
     r.read("gap_epochs", s.gap_epochs, 0.0, kInf, true);
     r.read("gap_mode", s.gap_mode, {"cyclic", "parallel"});
+    r.read("gap_rewarm", s.gap_rewarm, 0.0, 1.0);
     r.read("srste_lambda", s.srste_lambda, 0.0, 1.0);
     r.read("woodfisher_samples", s.woodfisher_samples, 1, 100000);
     r.read("woodfisher_block", s.woodfisher_block, 1, 100000);
@@ -320,6 +321,10 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     }
     if (s.method == "srste" && s.pattern != "n:m") {
       throw ConfigError("config: sparse.method = \"srste\" trains an N:M pattern: set sparse.pattern = \"n:m\"");
+    }
+    if (s.gap_mode != "parallel" && s.gap_rewarm != 1.0) {
+      throw ConfigError("config: sparse.gap_rewarm re-warms the lr after parallel GaP's combinations; it has no "
+                        "effect with sparse.gap_mode = \"" + s.gap_mode + "\": remove it or set gap_mode = \"parallel\"");
     }
     if (s.gap_mode == "parallel") {
       if (s.method != "gap") {
@@ -430,6 +435,7 @@ std::string to_toml(const Config& c) {
                              {"gap_partitions", c.sparse.gap_partitions},
                              {"gap_epochs", c.sparse.gap_epochs},
                              {"gap_mode", c.sparse.gap_mode},
+                             {"gap_rewarm", c.sparse.gap_rewarm},
                              {"srste_lambda", c.sparse.srste_lambda},
                              {"woodfisher_samples", c.sparse.woodfisher_samples},
                              {"woodfisher_block", c.sparse.woodfisher_block},

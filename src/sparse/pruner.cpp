@@ -65,6 +65,7 @@ void PruneSpec::validate() const {
   }
   if (update_every < 1) throw std::invalid_argument("sparse.update_every must be >= 1");
   if (gap_phase_steps < 1) throw std::invalid_argument("sparse.gap_epochs is shorter than one step");
+  if (gap_rewarm < 0 || gap_rewarm > 1) throw std::invalid_argument("sparse.gap_rewarm must be in [0, 1]");
   if (initial_sparsity > sparsity) throw std::invalid_argument("sparse.initial_sparsity exceeds sparse.sparsity");
   if (woodfisher_samples < 1) throw std::invalid_argument("sparse.woodfisher_samples must be >= 1");
   if (gap_mode == GapMode::Parallel && method != PruneMethod::Gap) {
@@ -252,6 +253,17 @@ void Pruner::srste_mask_from(const at::Tensor& flat, at::Tensor& out) const {
     at::Tensor src = flat.narrow(0, layers_[i].offset, layers_[i].numel).view(layers_[i].shape);
     layer(out, i).copy_(nm_mask(src.abs(), spec_.pattern.n, spec_.pattern.m));
   }
+}
+
+double Pruner::lr_factor(int64_t step) const {
+  if (!parallel_gap() || spec_.gap_rewarm <= 0) return 1.0;
+  // Combinations happen after every phase (before steps phase_steps, 2 phase_steps, ...) and at
+  // the schedule's end; the first phase starts from the random mask, not from a combination.
+  const int64_t phase = spec_.gap_phase_steps;
+  const int64_t last = step >= spec_.end_step ? spec_.end_step : (step / phase) * phase;
+  if (last <= 0) return 1.0;
+  const double ramp = std::max(1.0, std::round(spec_.gap_rewarm * static_cast<double>(phase)));
+  return std::min(1.0, static_cast<double>(step - last + 1) / ramp);
 }
 
 int64_t Pruner::grown_partition(int rank) const {

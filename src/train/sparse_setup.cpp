@@ -44,6 +44,7 @@ sparse::PruneSpec make_prune_spec(const config::Config& cfg, int64_t steps_per_e
   p.gap_partitions = c.gap_partitions;
   p.gap_phase_steps = std::max<int64_t>(1, steps(c.gap_epochs));
   p.gap_mode = sparse::parse_gap_mode(c.gap_mode);
+  p.gap_rewarm = c.gap_rewarm;
   p.srste_lambda = c.srste_lambda;
   p.woodfisher_samples = c.woodfisher_samples;
   p.woodfisher.block_size = c.woodfisher_block;

@@ -379,7 +379,8 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
 
   while (step < end_step && !stop_agreed) {
     if (s.world == 1 && stop && stop->load()) break;
-    const double lr = s.schedule->at(step);
+    // Parallel GaP re-warms the lr after each combination (Pruner::lr_factor).
+    const double lr = s.schedule->at(step) * (s.pruner ? s.pruner->lr_factor(step) : 1.0);
 
     Batch b = stream.batch(step);
     s.flat->zero_grad();

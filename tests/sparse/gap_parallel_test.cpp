@@ -289,3 +289,31 @@ TEST(ParallelGapCombination, AWeightPrunedAtTheBoundaryAndGrownAgainRestartsWith
     EXPECT_TRUE(out[r].values.equal(expected)) << "momentum on rank " << r << ": " << out[r].values;
   }
 }
+
+TEST(ParallelGapRewarm, LrFactorClimbsLinearlyAfterEveryCombinationAndIsOneOtherwise) {
+  // Phases of 10 steps, schedule over at step 25, re-warm over half a phase (R = 5 steps).
+  // Combinations happen before steps 10, 20 and 25; the first phase starts from the random mask.
+  std::vector<ParamSlice> layout{{"a", 0, 4, {2, 2}}, {"c", 4, 4, {2, 2}}};
+  comm::run_inprocess(2, [&](comm::Communicator& c) {
+    at::Tensor v = at::ones({8}), g = at::zeros({8});
+    PrunerContext ctx;
+    ctx.comm = &c;
+    PruneSpec spec = parallel_spec(2, 10, 25);
+    spec.gap_rewarm = 0.5;
+    Pruner p(spec, layout, v, g, ctx);
+    const std::vector<std::pair<int64_t, double>> expected{
+        {0, 1.0}, {9, 1.0}, {10, 0.2}, {11, 0.4}, {13, 0.8}, {14, 1.0}, {19, 1.0}, {20, 0.2},
+        {24, 1.0}, {25, 0.2}, {28, 0.8}, {29, 1.0}, {100, 1.0}};
+    for (const auto& [step, factor] : expected) EXPECT_DOUBLE_EQ(p.lr_factor(step), factor) << "step " << step;
+    spec.gap_rewarm = 0.0;
+    Pruner off(spec, layout, v, g, ctx);
+    for (const auto& [step, factor] : expected) EXPECT_EQ(off.lr_factor(step), 1.0) << "step " << step;
+    spec.gap_mode = GapMode::Cyclic;
+    spec.gap_rewarm = 1.0;
+    Pruner cyclic(spec, layout, v, g, ctx);
+    for (const auto& [step, factor] : expected) EXPECT_EQ(cyclic.lr_factor(step), 1.0) << "step " << step;
+  });
+  PruneSpec bad = parallel_spec(2, 10, 25);
+  bad.gap_rewarm = 1.5;
+  EXPECT_THROW(bad.validate(), std::invalid_argument);
+}

@@ -248,4 +248,13 @@ TEST(SparseRun, ParallelGapNeedsSeveralWorkersAndOneWorkerPerPartition) {
   }
   EXPECT_THROW(sparse_config(dir, {"cluster.workers=2", "sparse.method=rigl", "sparse.gap_mode=parallel"}),
                config::ConfigError);
+  try {
+    sparse_config(dir, {"cluster.workers=2", "sparse.method=gap", "sparse.gap_rewarm=0.5"});
+    FAIL() << "gap_rewarm with cyclic GaP was accepted";
+  } catch (const config::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("sparse.gap_rewarm"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(sparse_config(dir, {"cluster.workers=2", "sparse.method=gap", "sparse.gap_mode=parallel",
+                                   "sparse.gap_rewarm=2"}),
+               config::ConfigError);
 }

@@ -113,6 +113,9 @@ struct SparseConfig {
   // gap: cyclic (one partition dense at a time, on every worker) | parallel (worker w grows
   // partition w mod K; needs cluster.workers >= 2 and gap_partitions <= cluster.workers)
   std::string gap_mode = "cyclic";
+  // gap parallel: after each combination the lr climbs back linearly from 0 over this fraction of
+  // a phase (the combined model has every layer freshly pruned at once; 0 = no re-warm)
+  double gap_rewarm = 1.0;
   double srste_lambda = 2e-4;          // srste: λ_W (0 = plain STE)
   int64_t woodfisher_samples = 64;     // woodfisher: N gradient samples (mini-batch means)
   int64_t woodfisher_block = 64;       // woodfisher: c, weights per diagonal block

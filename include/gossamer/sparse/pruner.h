@@ -71,6 +71,7 @@ struct PruneSpec {
   int64_t gap_partitions = 4;
   int64_t gap_phase_steps = 1000;  // gap: steps each partition stays dense
   GapMode gap_mode = GapMode::Cyclic;
+  double gap_rewarm = 1.0;  // parallel GaP: lr re-warm after a combination, as a fraction of a phase
   double srste_lambda = 2e-4;
   int64_t woodfisher_samples = 64;
   WoodFisherOptions woodfisher;
@@ -115,6 +116,10 @@ class Pruner {
   // Mask positions that changed since the previous call (SAD), and the number of pruned-layer weights.
   int64_t take_flips();
   int64_t pruned_layer_numel() const { return pruned_numel_; }
+  // Factor on the scheduled lr at `step`: 1, except after a parallel-GaP combination, where it
+  // climbs linearly from 1/R to 1 over the R = gap_rewarm · phase steps that follow (a function of
+  // the step alone, so a resumed run gets the same lrs).
+  double lr_factor(int64_t step) const;
   // Steps at which the mask changes, for progress messages: true if `step` had a mask update.
   bool updated_at(int64_t step) const { return last_update_step_ == step; }
 
