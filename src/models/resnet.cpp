@@ -1,5 +1,8 @@
 #include <torch/torch.h>
 
+#include <functional>
+#include <string>
+
 #include "gossamer/models/zoo.h"
 
 namespace gossamer::models {
@@ -20,10 +23,13 @@ class BasicBlockImpl : public torch::nn::Module {
       shortcut_bn_ = register_module("shortcut_bn", torch::nn::BatchNorm2d(out));
     }
   }
-  at::Tensor forward(const at::Tensor& x) {
-    at::Tensor y = torch::relu(bn1_->forward(conv1_->forward(x)));
-    y = bn2_->forward(conv2_->forward(y));
-    at::Tensor s = shortcut_conv_ ? shortcut_bn_->forward(shortcut_conv_->forward(x)) : x;
+  // `conv(suffix, layer, x)` computes one of the block's convolutions; the model passes its layer
+  // hook (Model::run_layer) so that a sparse kernel can take over any of them.
+  using ConvFn = std::function<at::Tensor(const char* suffix, torch::nn::Conv2d& layer, const at::Tensor& x)>;
+  at::Tensor forward(const at::Tensor& x, const ConvFn& conv) {
+    at::Tensor y = torch::relu(bn1_->forward(conv(".conv1.weight", conv1_, x)));
+    y = bn2_->forward(conv(".conv2.weight", conv2_, y));
+    at::Tensor s = shortcut_conv_ ? shortcut_bn_->forward(conv(".shortcut.weight", shortcut_conv_, x)) : x;
     return torch::relu(y + s);
   }
 
@@ -37,6 +43,7 @@ TORCH_MODULE(BasicBlock);
 
 struct ResNet20::Blocks {
   std::vector<BasicBlock> blocks;
+  std::vector<std::string> names;  // "layer1_0", ... (the parameter-name prefix of each block)
 };
 
 ResNet20::ResNet20(int64_t in_channels, int64_t num_classes, int64_t width, int64_t image_size) : blocks_(std::make_shared<Blocks>()) {
@@ -51,6 +58,7 @@ ResNet20::ResNet20(int64_t in_channels, int64_t num_classes, int64_t width, int6
       const int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
       const std::string name = "layer" + std::to_string(stage + 1) + "_" + std::to_string(b);
       blocks_->blocks.push_back(register_module(name, BasicBlock(in, out, stride)));
+      blocks_->names.push_back(name);
       side = (side - 1) / stride + 1;  // 3x3 pad 1 (and the 1x1 shortcut) with this stride
       for (const char* conv : {".conv1.weight", ".conv2.weight", ".shortcut.weight"}) {
         set_weight_uses(name + conv, side * side);
@@ -62,10 +70,15 @@ ResNet20::ResNet20(int64_t in_channels, int64_t num_classes, int64_t width, int6
 }
 
 at::Tensor ResNet20::forward(const at::Tensor& input) {
-  at::Tensor x = torch::relu(stem_bn_->forward(stem_->forward(input)));
-  for (auto& block : blocks_->blocks) x = block->forward(x);
+  at::Tensor x = torch::relu(stem_bn_->forward(run_layer("conv1.weight", stem_, input)));
+  for (size_t i = 0; i < blocks_->blocks.size(); ++i) {
+    const std::string& prefix = blocks_->names[i];
+    x = blocks_->blocks[i]->forward(x, [&](const char* suffix, torch::nn::Conv2d& layer, const at::Tensor& in) {
+      return run_layer(prefix + suffix, layer, in);
+    });
+  }
   x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-  return fc_->forward(x);
+  return run_layer("fc.weight", fc_, x);
 }
 
 }  // namespace gossamer::models

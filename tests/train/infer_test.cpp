@@ -107,6 +107,46 @@ TEST_F(InferFromFile, SparseKernelsGiveTheDenseLogits) {
   EXPECT_LE(relative_error(m.model->forward(data.inputs), ref), 1e-6);
 }
 
+TEST(InferResNet20, EveryConvolutionInsideTheBlocksRunsOnTheSparseKernels) {
+  // ResNet-20 at width 4: the stem, 9 blocks of two 3x3 convolutions (stride 2 at the first block
+  // of stages 2 and 3), two 1x1 projection shortcuts and the classifier: 22 weight layers, all
+  // pruned to 90% with random masks. Batch norm in eval mode, so logits are a fixed function.
+  const std::string path = temp_path("resnet20") + ".sparse";
+  torch::manual_seed(11);
+  models::ModelSpec spec;
+  spec.name = "resnet20";
+  spec.width = 4;
+  auto dense = models::make_model(spec);
+  std::map<std::string, at::Tensor> masks;
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& p : dense->named_parameters(true)) {
+      if (p.value().dim() < 2) continue;
+      at::Tensor mask = at::rand(p.value().sizes()).ge(0.9);
+      p.value().mul_(mask);
+      masks[p.key()] = mask;
+    }
+  }
+  ASSERT_EQ(masks.size(), 22u);
+  sparse::export_sparse_model(path, spec, *dense, masks);
+  dense->eval();
+  auto m = sparse::load_sparse_model(path);
+  std::filesystem::remove(path);
+  m.model->eval();
+  const auto data = gossamer::testing::toy_images(5, 3);
+  torch::NoGradGuard no_grad;
+  const at::Tensor ref = dense->forward(data.inputs);
+  train::SparseKernelRouter router(*m.model, m.sparse, "sparse");
+  const at::Tensor got = m.model->forward(data.inputs);
+  EXPECT_LE(relative_error(got, ref), 1e-4);
+  const auto d = router.decisions();
+  EXPECT_EQ(d.size(), 22u) << ::testing::PrintToString(d);  // one batch size, every layer forced sparse
+  for (const auto& line : d) EXPECT_THAT(line, HasSubstr(": sparse (forced)"));
+  for (const char* name : {"layer1_0.conv1.weight", "layer2_0.shortcut.weight", "layer3_2.conv2.weight", "fc.weight"}) {
+    EXPECT_TRUE(std::any_of(d.begin(), d.end(), [&](const std::string& l) { return l.rfind(name, 0) == 0; })) << name;
+  }
+}
+
 TEST_F(InferFromFile, SameAccuracyAsTheDenseModelOnASubset) {
   auto m = sparse::load_sparse_model(path_);
   auto data = gossamer::testing::toy_images(100, 4);
