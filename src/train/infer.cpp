@@ -47,13 +47,17 @@ InferResult infer(sparse::SparseModel& m, const data::Dataset& test, const Infer
   models::Model& model = *m.model;
   SparseKernelRouter router(model, m.sparse, o.kernels);
   {
-    // Warm-up: one forward per batch size the pass will see, so that the timed pass below does
-    // not include the one-off timing of both paths ("auto") or first-call allocations.
+    // Warm-up per batch size the pass will see, until "auto" has timed both paths on the model's
+    // calls, so that the timed pass below includes neither that nor first-call allocations.
     at::NoGradGuard no_grad;
     model.eval();
     const int64_t n = test.size(), full = std::min(o.batch_size, n), tail = n % o.batch_size;
-    model.forward(test.inputs.narrow(0, 0, full));
-    if (tail != 0 && tail != full) model.forward(test.inputs.narrow(0, 0, tail));
+    do model.forward(test.inputs.narrow(0, 0, full));
+    while (router.deciding());
+    if (tail != 0 && tail != full) {
+      do model.forward(test.inputs.narrow(0, 0, tail));
+      while (router.deciding());
+    }
   }
   InferResult r;
   const auto t0 = Clock::now();
@@ -91,7 +95,8 @@ std::vector<InferTiming> time_inference(sparse::SparseModel& m, const at::Tensor
     for (int round = 0; round < rounds; ++round) {
       for (const auto& mode : modes) {
         SparseKernelRouter router(model, m.sparse, mode);
-        model.forward(batch_at(0));  // warm-up, and the "auto" choice for this batch size
+        do model.forward(batch_at(0));  // warm-up, and the "auto" choice for this batch size
+        while (router.deciding());
         router.set_profiling(true);
         int64_t k = 0;
         const auto t0 = Clock::now();

@@ -10,10 +10,13 @@
 //  * inference (the CSR weights read by sparse::load_sparse_model): the CSR is used as stored and
 //    never rebuilt; the model's dense weights (equal to it at the pattern, zeros elsewhere) serve
 //    the dense path.
-// Mode "auto" times both paths (forward + backward when training, forward alone in evaluation) the
-// first time a layer sees a batch size and keeps the sparse one only if it was faster; "sparse"
-// forces it; "dense" installs nothing for training, and for inference installs overrides that
-// always run dense (so that the dense baseline is profiled the same way).
+// Mode "auto" times both paths the first time a layer sees a batch size and keeps the sparse one
+// only if it was faster: in training, forward + backward on copies of the weights; in evaluation,
+// on the model's own first 6 calls at that batch size (dense and sparse alternating, the first of
+// each a warm-up), because a layer timed in isolation can run faster than between the model's
+// other layers. "sparse" forces the sparse path; "dense" installs nothing for training, and for
+// inference installs overrides that always run dense (so that the dense baseline is profiled the
+// same way).
 #pragma once
 
 #include <cstdint>
@@ -66,6 +69,9 @@ class SparseKernelRouter {
     int64_t calls = 0;
   };
   void set_profiling(bool on);
+  // True while some layer is still timing its two paths on the model's calls (evaluation, "auto"):
+  // run forwards until it is false before timing the model.
+  bool deciding() const;
   std::vector<LayerTime> profile() const;
 
   struct Layer;
