@@ -5,7 +5,6 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
-#include <chrono>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "gossamer/kernels/detail.h"
+#include "gossamer/kernels/path_timing.h"
 #include "gossamer/kernels/sparse_conv2d.h"
 
 namespace gossamer::kernels {
@@ -169,35 +169,29 @@ void SparseConv2dImpl::measure(const Key& key) {
   refresh();
   at::Tensor x = at::empty({n, options_.in_channels(), h, w}, at::kFloat).uniform_(-1, 1);
   if (input_grad) x.requires_grad_(true);
-  auto run_once = [&](bool sparse) {
-    const auto t0 = std::chrono::steady_clock::now();
-    at::Tensor y;
-    {
-      // Inference timings must not build a graph even though weight requires grad.
-      c10::optional<at::NoGradGuard> no_grad;
-      if (!training) no_grad.emplace();
-      y = sparse ? sparse_path(x) : dense_path(x);
-    }
-    if (training) {
-      std::vector<at::Tensor> inputs;
-      if (weight.requires_grad()) inputs.push_back(weight);
-      if (input_grad) inputs.push_back(x);
-      if (bias.defined() && bias.requires_grad()) inputs.push_back(bias);
-      // autograd::grad, not backward: the timing must not accumulate into weight.grad.
-      torch::autograd::grad({y}, inputs, {at::ones_like(y)});
-    }
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  };
+  const PathTimes pt = time_paths(
+      [&](bool sparse) {
+        at::Tensor y;
+        {
+          // Inference timings must not build a graph even though weight requires grad.
+          c10::optional<at::NoGradGuard> no_grad;
+          if (!training) no_grad.emplace();
+          y = sparse ? sparse_path(x) : dense_path(x);
+        }
+        if (training) {
+          std::vector<at::Tensor> inputs;
+          if (weight.requires_grad()) inputs.push_back(weight);
+          if (input_grad) inputs.push_back(x);
+          if (bias.defined() && bias.requires_grad()) inputs.push_back(bias);
+          // autograd::grad, not backward: the timing must not accumulate into weight.grad.
+          torch::autograd::grad({y}, inputs, {at::ones_like(y)});
+        }
+      },
+      options_.timing_reps());
   Timing t;
-  t.dense_s = t.sparse_s = std::numeric_limits<double>::infinity();
-  // Interleaved so that a burst of load on the machine hits both paths alike.
-  run_once(false);
-  run_once(true);
-  for (int r = 0; r < options_.timing_reps(); ++r) {
-    t.dense_s = std::min(t.dense_s, run_once(false));
-    t.sparse_s = std::min(t.sparse_s, run_once(true));
-  }
-  t.sparse = t.sparse_s <= t.dense_s;
+  t.dense_s = pt.dense_s;
+  t.sparse_s = pt.sparse_s;
+  t.sparse = pt.sparse_faster();
   timings_[key] = t;
 }
 

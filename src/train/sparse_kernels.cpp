@@ -9,6 +9,7 @@
 
 #include "gossamer/kernels/conv.h"
 #include "gossamer/kernels/csr.h"
+#include "gossamer/kernels/path_timing.h"
 #include "gossamer/kernels/sparse_conv2d.h"
 #include "gossamer/kernels/sparse_linear.h"
 #include "gossamer/models/model.h"
@@ -31,15 +32,10 @@ struct SparseKernelRouter::Layer {
   std::shared_ptr<kernels::SparseConvWeight> conv_weight;
   struct Choice {
     bool sparse = false;
-    double dense_s = 0, sparse_s = 0;
-    // Evaluation in "auto" mode decides on the model's own calls (below): `trials` calls made so
-    // far, alternating dense and sparse; decided once both paths have kTimedCalls timed calls.
-    int trials = 0;
-    bool decided = true;
+    kernels::PathTimes times;
+    // Evaluation in "auto" mode decides on the model's own calls (see forward).
+    std::shared_ptr<kernels::PathTrial> trial;
   };
-  // Evaluation: the first call of each path warms it up, the next kTimedCalls of each are timed.
-  static constexpr int kTimedCalls = 2;
-  static constexpr int kTrialCalls = 2 * (1 + kTimedCalls);
   std::map<std::pair<int64_t, bool>, Choice> choices;
 
   void refresh() {
@@ -66,21 +62,18 @@ struct SparseKernelRouter::Layer {
     if (conv) return kernels::sparse_conv2d_dense_grad(x, w, conv_weight, b, geometry);
     return kernels::sparse_linear_dense_grad(x, w, csr, b);
   }
-  // Best of 3 after a warm-up, on detached copies of the weight and bias so that no gradient leaks
-  // into the model's gradient buffer.
-  double time_path(const at::Tensor& x, bool use_sparse, bool training) const {
-    at::Tensor w = weight.detach().clone().set_requires_grad(training);
-    at::Tensor b = bias.defined() ? bias.detach().clone().set_requires_grad(training) : at::Tensor();
-    at::Tensor xin = x.detach();
-    double best = 1e30;
-    for (int rep = 0; rep < 4; ++rep) {
-      const auto t0 = std::chrono::steady_clock::now();
-      at::Tensor y = use_sparse ? sparse(xin, w, b) : dense(xin, w, b);
-      if (training) y.backward(at::ones_like(y));
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (rep > 0) best = std::min(best, s);
-    }
-    return best;
+  // Training: forward + backward of both paths on detached copies of the weight and bias, so that
+  // no gradient leaks into the model's gradient buffer.
+  kernels::PathTimes time_training(const at::Tensor& x) const {
+    at::Tensor w = weight.detach().clone().set_requires_grad(true);
+    at::Tensor b = bias.defined() ? bias.detach().clone().set_requires_grad(true) : at::Tensor();
+    const at::Tensor xin = x.detach();
+    return kernels::time_paths(
+        [&](bool use_sparse) {
+          at::Tensor y = use_sparse ? sparse(xin, w, b) : dense(xin, w, b);
+          y.backward(at::ones_like(y));
+        },
+        3);
   }
   // Evaluation in "auto" mode: the layer's first calls at a batch size alternate the two paths on
   // the real inputs, inside the model's forward. Timing a path in isolation (time_path, repeated
@@ -89,17 +82,14 @@ struct SparseKernelRouter::Layer {
   // isolated choice made the whole forward 14-18% slower than dense. Both paths compute the same
   // layer, so the trial calls return correct outputs (equal to float rounding).
   at::Tensor trial(Choice& c, const at::Tensor& x) {
-    const bool use_sparse = c.trials % 2 == 1;
+    const bool use_sparse = c.trial->next_sparse();
     const auto t0 = std::chrono::steady_clock::now();
     at::Tensor y = use_sparse ? sparse(x, weight, bias) : dense(x, weight, bias);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (c.trials >= 2) {  // the first call of each path is its warm-up
-      double& best = use_sparse ? c.sparse_s : c.dense_s;
-      best = c.trials < 4 ? s : std::min(best, s);
-    }
-    if (++c.trials == kTrialCalls) {
-      c.sparse = c.sparse_s < c.dense_s;
-      c.decided = true;
+    c.trial->record(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (c.trial->decided()) {
+      c.times = c.trial->times();
+      c.sparse = c.times.sparse_faster();
+      c.trial.reset();
     }
     return y;
   }
@@ -115,15 +105,14 @@ struct SparseKernelRouter::Layer {
       } else if (training) {
         // Forward and backward: the backward runs outside this call, so both paths are timed
         // here on copies.
-        c.dense_s = time_path(x, false, training);
-        c.sparse_s = time_path(x, true, training);
-        c.sparse = c.sparse_s < c.dense_s;
+        c.times = time_training(x);
+        c.sparse = c.times.sparse_faster();
       } else {
-        c.decided = false;
+        c.trial = std::make_shared<kernels::PathTrial>();
       }
       it = choices.emplace(key, c).first;
     }
-    if (!it->second.decided) return trial(it->second, x);
+    if (it->second.trial) return trial(it->second, x);
     if (!profiling) return it->second.sparse ? sparse(x, weight, bias) : dense(x, weight, bias);
     const auto t0 = std::chrono::steady_clock::now();
     at::Tensor y = it->second.sparse ? sparse(x, weight, bias) : dense(x, weight, bias);
@@ -257,13 +246,13 @@ std::vector<std::string> SparseKernelRouter::decisions() const {
   for (const auto& l : layers_) any_ran = any_ran || !l->choices.empty();
   for (const auto& l : layers_) {
     for (const auto& [key, c] : l->choices) {
-      if (!c.decided) continue;
+      if (c.trial) continue;  // still deciding
       char buf[256];
       const char* path = c.sparse ? "sparse" : "dense";
       if (l->mode == "auto") {
         std::snprintf(buf, sizeof buf, "%s b%lld %s: %s (sparse %.3f ms, dense %.3f ms)", l->name.c_str(),
-                      static_cast<long long>(key.first), key.second ? "train" : "eval", path, 1e3 * c.sparse_s,
-                      1e3 * c.dense_s);
+                      static_cast<long long>(key.first), key.second ? "train" : "eval", path, 1e3 * c.times.sparse_s,
+                      1e3 * c.times.dense_s);
       } else {
         std::snprintf(buf, sizeof buf, "%s b%lld %s: %s (forced)", l->name.c_str(), static_cast<long long>(key.first),
                       key.second ? "train" : "eval", path);
@@ -280,7 +269,7 @@ std::vector<std::string> SparseKernelRouter::decisions() const {
 bool SparseKernelRouter::deciding() const {
   for (const auto& l : layers_)
     for (const auto& [key, c] : l->choices)
-      if (!c.decided) return true;
+      if (c.trial) return true;
   return false;
 }
 
