@@ -1,25 +1,26 @@
 #!/usr/bin/env bash
-# End-to-end effect of the sparse kernels on training: LeNet-5 on Fashion-MNIST, one worker, pruned
+# End-to-end effect of the sparse kernels on training: LeNet-5 (or MODEL=resnet20) on Fashion-MNIST, one worker, pruned
 # to SPARSITY at step 0 (sparse.method = oneshot), trained with sparse.kernels = dense and = auto
 # in one run. Prints samples/s of both (median over the logged windows after the first), the
 # router's per-layer measurements, and the Amdahl share of the pruned layers: the sum of their
 # dense forward+backward times over the dense step time (batch / samples/s). With share p and a
 # layer speedup S, the best whole-step speedup is 1 / ((1 - p) + p / S).
-# Usage: bench/sparse_train_e2e.sh [STEPS=400] [THREADS=2] [BATCH=64] [SPARSITY=0.9]
+# Usage: [MODEL=lenet5] bench/sparse_train_e2e.sh [STEPS=400] [THREADS=2] [BATCH=64] [SPARSITY=0.9]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${1:-400}; THREADS=${2:-2}; BATCH=${3:-64}; SPARSITY=${4:-0.9}
+STEPS=${1:-400}; THREADS=${2:-2}; BATCH=${3:-64}; SPARSITY=${4:-0.9}; MODEL=${MODEL:-lenet5}
+LOG_EVERY=$(( STEPS / 8 > 1 ? STEPS / 8 : 1 ))
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 run() {  # $1 = kernels mode
-  build/bin/gossamer train examples/fashion_lenet.toml --set train.max_steps="$STEPS" \
-    --set train.threads="$THREADS" --set train.batch_size="$BATCH" --set train.log_every=50 \
+  build/bin/gossamer train examples/fashion_lenet.toml --set model.name="$MODEL" --set train.max_steps="$STEPS" \
+    --set train.threads="$THREADS" --set train.batch_size="$BATCH" --set train.log_every="$LOG_EVERY" \
     --set output.progress=off --set "output.dir=\"$out/$1\"" --set output.checkpoint_every=100000 \
     --set sparse.method=oneshot --set sparse.sparsity="$SPARSITY" --set sparse.start_epoch=0 \
     --set sparse.export=false --set data.test_limit=1000 --set sparse.kernels="$1" > "$out/$1.txt"
 }
-echo "== LeNet-5, sparsity $SPARSITY (oneshot at step 0), batch $BATCH, $THREADS threads, $STEPS steps"
+echo "== $MODEL, sparsity $SPARSITY (oneshot at step 0), batch $BATCH, $THREADS threads, $STEPS steps"
 run dense
 run auto
 /usr/bin/python3 - "$out" "$BATCH" <<'PY'
