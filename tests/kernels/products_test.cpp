@@ -7,6 +7,7 @@
 
 #include <ostream>
 #include <stdexcept>
+#include <string>
 #include <tuple>
 
 #include "gossamer/kernels/raw.h"
@@ -130,6 +131,51 @@ INSTANTIATE_TEST_SUITE_P(
                       std::make_tuple(1, 8, 64, 9), std::make_tuple(2, 8, 100, 64), std::make_tuple(3, 8, 61, 2),
                       std::make_tuple(4, 8, 256, 128), std::make_tuple(5, 8, 13, 31), std::make_tuple(6, 8, 64, 1),
                       std::make_tuple(7, 8, 71, 40), std::make_tuple(3, 4, 2, 3)));
+
+// The N:M forward kernel blocks k (24 KiB of panel rows per block: 96 groups of 4 for one panel
+// of width 16, 24 for four such panels or one of width 64), blocks rows by 256 and takes up to 4 panels per pass. These shapes
+// cross every boundary: k not a multiple of the block, a partial last group, more than one row
+// block with a partial last one, a single row, rows not a multiple of the register tile, a batch
+// not a multiple of the panel width, and 1, 2, 3 and 5 panels (the remainders of the panel
+// groups); each at every panel width.
+TEST(NmForwardBlocking, MatchesDenseAcrossBlockBoundaries) {
+  struct Shape {
+    int64_t out, in, batch, n, m;
+  };
+  const int64_t lanes = gk::raw::simd_lanes();
+  for (const Shape& s : {Shape{300, 1001, 67, 2, 4}, Shape{1, 2050, 5 * lanes + 3, 2, 4},
+                         Shape{513, 777, 3 * lanes, 1, 4}, Shape{7, 1500, 2 * lanes - 1, 3, 8},
+                         Shape{258, 4096, 4 * lanes + 1, 2, 4}, Shape{33, 999, 1, 1, 2}}) {
+    const uint64_t seed = static_cast<uint64_t>(s.out * 31 + s.in * 7 + s.batch + s.n * 3 + s.m);
+    at::Tensor mask = random_nm_mask(s.out, s.in, s.n, s.m, seed);
+    at::Tensor w = uniform({s.out, s.in}, seed + 1);
+    at::Tensor x = uniform({s.batch, s.in}, seed + 2);
+    at::Tensor bias = uniform({s.out}, seed + 4);
+    gk::NmWeight nm = gk::nm_from_dense(w, mask, s.n, s.m);
+    at::Tensor ref = at::matmul(x.to(at::kDouble), (w * mask).to(at::kDouble).t()) + bias.to(at::kDouble);
+    const std::string what = std::to_string(s.out) + "x" + std::to_string(s.in) + " batch " +
+                             std::to_string(s.batch) + " " + std::to_string(s.n) + ":" + std::to_string(s.m);
+    EXPECT_LE(rel_err(gk::nm_forward(x, nm, bias), ref), kTol) << what;
+    for (int64_t width : {lanes, 2 * lanes, 4 * lanes}) {
+      EXPECT_LE(rel_err(gk::nm_forward(gk::pack_panels(x, width), nm, bias), ref), kTol)
+          << what << " width " << width;
+      EXPECT_LE(rel_err(gk::nm_forward(gk::pack_panels(x, width), nm), ref - bias.to(at::kDouble)), kTol)
+          << what << " width " << width << " no bias";
+    }
+  }
+}
+
+TEST(NmForwardBlocking, ThreadCountDoesNotChangeResults) {
+  at::Tensor mask = random_nm_mask(600, 2000, 2, 4, 91);
+  gk::NmWeight nm = gk::nm_from_dense(uniform({600, 2000}, 92), mask, 2, 4);
+  at::Tensor x = uniform({100, 2000}, 93);
+  const int saved = at::get_num_threads();
+  at::set_num_threads(1);
+  at::Tensor y1 = gk::nm_forward(x, nm);
+  at::set_num_threads(2);
+  EXPECT_TRUE(at::equal(gk::nm_forward(x, nm), y1));
+  at::set_num_threads(saved);
+}
 
 TEST(Products, ThreadCountDoesNotChangeResults) {
   at::Tensor mask = random_mask(200, 300, 0.9, 77);
