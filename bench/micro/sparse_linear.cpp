@@ -114,10 +114,17 @@ std::map<std::string, double>& dense_best() {
 
 Op make_op(const std::string& op, const std::string& impl, const std::shared_ptr<Problem>& p) {
   if (impl == "dense") {
-    auto fwd = [p] { benchmark::DoNotOptimize(at::addmm(p->bias, p->x, p->w.t())); };
-    auto bwd = [p] {
-      benchmark::DoNotOptimize(at::mm(p->dy, p->w));
-      benchmark::DoNotOptimize(at::mm(p->dy.t(), p->x));
+    // Outputs written into buffers allocated once, as a caching allocator would give them: a fresh
+    // 64 MiB dW (4096x4096) is above glibc's largest mmap threshold (32 MiB), so at::mm would map
+    // and page-fault it on every call (~160 ms on this VM, more than the product itself), and the
+    // dense baseline would measure the page faults.
+    auto y = std::make_shared<at::Tensor>(at::empty({p->x.size(0), p->w.size(0)}));
+    auto dx = std::make_shared<at::Tensor>(at::empty_like(p->x));
+    auto dw = std::make_shared<at::Tensor>(at::empty_like(p->w));
+    auto fwd = [p, y] { benchmark::DoNotOptimize(at::addmm_out(*y, p->bias, p->x, p->w.t())); };
+    auto bwd = [p, dx, dw] {
+      benchmark::DoNotOptimize(at::mm_out(*dx, p->dy, p->w));
+      benchmark::DoNotOptimize(at::mm_out(*dw, p->dy.t(), p->x));
       benchmark::DoNotOptimize(p->dy.sum(0));
     };
     if (op == "fwd") return fwd;
