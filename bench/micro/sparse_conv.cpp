@@ -19,8 +19,6 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -33,9 +31,10 @@
 
 #include "gossamer/kernels/conv.h"
 
+#include "micro_main.h"
+
 namespace gk = gossamer::kernels;
 
-extern int g_threads;
 
 namespace {
 
@@ -185,27 +184,4 @@ void register_all() {
 
 }  // namespace
 
-int g_threads = 2;
-
-int main(int argc, char** argv) {
-  // --threads=N (default 2) for LibTorch's pool and our kernels.
-  for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]).rfind("--threads=", 0) == 0) {
-      g_threads = std::stoi(std::string(argv[i]).substr(10));
-      for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
-      --argc;
-      break;
-    }
-  }
-  at::set_num_threads(g_threads);
-  // Keep freed blocks in the heap (see sparse_linear.cpp): a page fault costs ~2.5 ms per MiB on
-  // this VM, and every call allocates its outputs. Applies to dense and ours alike.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return run_micro_benchmarks(argc, argv, register_all); }

@@ -18,8 +18,6 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <chrono>
 #include <functional>
@@ -33,9 +31,10 @@
 #include "gossamer/kernels/nm.h"
 #include "gossamer/kernels/spmm.h"
 
+#include "micro_main.h"
+
 namespace gk = gossamer::kernels;
 
-extern int g_threads;
 
 namespace {
 
@@ -238,30 +237,4 @@ void register_all() {
 
 }  // namespace
 
-int g_threads = 2;
-
-int main(int argc, char** argv) {
-  // --threads=N (default 2) for LibTorch's pool and our kernels. OpenBLAS reads
-  // OPENBLAS_NUM_THREADS at load time: set both to the same value.
-  for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]).rfind("--threads=", 0) == 0) {
-      g_threads = std::stoi(std::string(argv[i]).substr(10));
-      for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
-      --argc;
-      break;
-    }
-  }
-  at::set_num_threads(g_threads);
-  // Keep freed blocks in the heap: on this VM a page fault costs ~2.5 ms per MiB, so with glibc's
-  // defaults every fresh multi-MiB tensor (dense outputs, our panels) pays more than the arithmetic
-  // of a sparse product (packing 256x4096 floats: 31 ms with faults, 0.4 ms without). Applies to
-  // the dense reference and ours alike.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return run_micro_benchmarks(argc, argv, register_all); }
