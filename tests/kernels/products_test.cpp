@@ -183,10 +183,14 @@ TEST(Products, ThreadCountDoesNotChangeResults) {
   at::Tensor x = uniform({128, 300}, 79), dy = uniform({128, 200}, 80);
   const int saved = at::get_num_threads();
   at::set_num_threads(1);
+  // 200 rows: the 2-thread split falls inside a 16-row output tile of the forward (with a bias).
+  at::Tensor bias = uniform({200}, 81);
   at::Tensor y1 = gk::csr_forward(x, csr), dx1 = gk::csr_input_grad(dy, csr), dw1 = gk::csr_weight_grad(dy, x, csr);
+  at::Tensor yb1 = gk::csr_forward(x, csr, bias);
   at::set_num_threads(2);
   // Each output is computed by one thread in a fixed order: bitwise equal whatever the split.
   EXPECT_TRUE(at::equal(gk::csr_forward(x, csr), y1));
+  EXPECT_TRUE(at::equal(gk::csr_forward(x, csr, bias), yb1));
   EXPECT_TRUE(at::equal(gk::csr_input_grad(dy, csr), dx1));
   EXPECT_TRUE(at::equal(gk::csr_weight_grad(dy, x, csr), dw1));
   at::set_num_threads(saved);
