@@ -132,47 +132,29 @@ at::Tensor hand_weights(int r) {
   return v;
 }
 
-std::vector<WorkerEnd> run_hand_combination(Runner runner) {
-  std::vector<WorkerEnd> out(4);
+// The hand-made weights after one phase of 1 step, on 4 workers (K = 2), through the boundary.
+// `end` is the schedule's end: 1 makes the boundary the last combination, 2 starts a second
+// phase in which every worker grows its own partition again. A momentum buffer of ones is passed
+// as optimizer state. Returns each worker's mask, weights and momentum right after the boundary.
+struct BoundaryEnd {
+  at::Tensor mask, values, momentum;
+};
+std::vector<BoundaryEnd> run_hand_boundary(Runner runner, int64_t end) {
+  std::vector<BoundaryEnd> out(4);
   std::mutex mu;
   runner(
       4,
       [&](comm::Communicator& c) {
         std::vector<ParamSlice> layout{{"a", 0, 4, {2, 2}}, {"b", 4, 2, {2}}, {"c", 6, 4, {2, 2}}};
-        at::Tensor values = at::ones({10}), grads = at::zeros({10});
+        at::Tensor values = at::ones({10}), grads = at::zeros({10}), momentum = at::ones({10});
         PrunerContext ctx;
         ctx.comm = &c;
-        Pruner p(parallel_spec(2, 1, 1), layout, values, grads, ctx);
+        Pruner p(parallel_spec(2, 1, end), layout, values, grads, ctx);
         p.start();
         values.copy_(hand_weights(c.rank()) * p.mask());  // what one phase of training left
-        p.after_step(0, {});                              // the phase (and the schedule) ends
+        p.after_step(0, {momentum});                      // the phase ends
         std::lock_guard<std::mutex> lock(mu);
-        out[static_cast<size_t>(c.rank())] = {p.mask().clone(), values.clone()};
-      },
-      std::chrono::milliseconds(20000));
-  return out;
-}
-
-// The hand-made case with a second phase after the boundary (phase 1 step, schedule over at step
-// 2) and a momentum buffer of ones passed as optimizer state. Returns each worker's mask and
-// momentum right after the boundary, when every worker grows its own partition again.
-std::vector<WorkerEnd> run_boundary_momentum(Runner runner) {
-  std::vector<WorkerEnd> out(4);
-  std::mutex mu;
-  runner(
-      4,
-      [&](comm::Communicator& c) {
-        std::vector<ParamSlice> layout{{"a", 0, 4, {2, 2}}, {"b", 4, 2, {2}}, {"c", 6, 4, {2, 2}}};
-        at::Tensor values = at::ones({10}), grads = at::zeros({10});
-        PrunerContext ctx;
-        ctx.comm = &c;
-        Pruner p(parallel_spec(2, 1, 2), layout, values, grads, ctx);
-        p.start();
-        values.copy_(hand_weights(c.rank()) * p.mask());
-        at::Tensor momentum = at::ones({10});
-        p.after_step(0, {momentum});  // boundary: combine, prune, grow the own partition again
-        std::lock_guard<std::mutex> lock(mu);
-        out[static_cast<size_t>(c.rank())] = {p.mask().clone(), momentum.clone()};
+        out[static_cast<size_t>(c.rank())] = {p.mask().clone(), values.clone(), momentum.clone()};
       },
       std::chrono::milliseconds(20000));
   return out;
@@ -202,7 +184,7 @@ TEST(ParallelGapCombination, EqualsTheHandComputedCombinationOnBothBackends) {
   const at::Tensor expected = at::tensor({3.f, -2.f, 0.f, 0.f, 4.f, 5.f, 0.f, 0.f, 4.f, -4.f});
   const at::Tensor expected_mask = at::tensor({1.f, 1.f, 0.f, 0.f, 1.f, 1.f, 0.f, 0.f, 1.f, 1.f});
   for (Runner runner : {&comm::run_inprocess, &comm::run_gloo_threads}) {
-    const auto out = run_hand_combination(runner);
+    const auto out = run_hand_boundary(runner, /*end=*/1);
     for (size_t r = 0; r < 4; ++r) {
       EXPECT_TRUE(out[r].values.equal(expected)) << "rank " << r << ": " << out[r].values;
       EXPECT_TRUE(out[r].mask.equal(expected_mask)) << "rank " << r << ": " << out[r].mask;
@@ -280,13 +262,13 @@ TEST(ParallelGapCombination, AWeightPrunedAtTheBoundaryAndGrownAgainRestartsWith
   // so must be their momentum (it belonged to weights the combination removed); the momentum of
   // the weights that survived is kept.
   const at::Tensor expected = at::tensor({1.f, 1.f, 0.f, 0.f, 1.f, 1.f, 0.f, 0.f, 1.f, 1.f});
-  const auto out = run_boundary_momentum(&comm::run_inprocess);
+  const auto out = run_hand_boundary(&comm::run_inprocess, /*end=*/2);
   for (size_t r = 0; r < 4; ++r) {
     // The own layer dense again (4), the other at the combined mask (2), the bias (2).
     const int64_t own_first = r % 2 == 0 ? 0 : 6;
     EXPECT_TRUE(out[r].mask.narrow(0, own_first, 4).eq(1).all().item<bool>()) << "rank " << r;
     EXPECT_EQ(out[r].mask.sum().item<int64_t>(), 8) << "rank " << r;
-    EXPECT_TRUE(out[r].values.equal(expected)) << "momentum on rank " << r << ": " << out[r].values;
+    EXPECT_TRUE(out[r].momentum.equal(expected)) << "momentum on rank " << r << ": " << out[r].momentum;
   }
 }
 

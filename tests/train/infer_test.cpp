@@ -40,11 +40,10 @@ std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("gossamer_infer_" + name + "_" + std::to_string(::getpid()))).string();
 }
 
-// A LeNet-5 with every weight layer 90% sparse (random masks), exported to `path`; returns the
-// dense model it came from (zeros off the masks).
-std::shared_ptr<models::Model> export_pruned_lenet(const std::string& path) {
-  torch::manual_seed(7);
-  models::ModelSpec spec;  // lenet5, [1, 28, 28], 10 classes
+// A model with every weight layer 90% sparse (random masks), exported to `path`; returns the dense
+// model it came from (zeros off the masks), in eval mode.
+std::shared_ptr<models::Model> export_pruned(const models::ModelSpec& spec, const std::string& path, uint64_t seed) {
+  torch::manual_seed(seed);
   auto model = models::make_model(spec);
   std::map<std::string, at::Tensor> masks;
   torch::NoGradGuard no_grad;
@@ -67,7 +66,7 @@ class InferFromFile : public ::testing::Test {
  protected:
   void SetUp() override {
     path_ = temp_path("lenet") + ".sparse";
-    dense_ = export_pruned_lenet(path_);
+    dense_ = export_pruned(models::ModelSpec{}, path_, 7);  // lenet5, [1, 28, 28], 10 classes
   }
   void TearDown() override { std::filesystem::remove(path_); }
   std::string path_;
@@ -122,25 +121,12 @@ TEST(InferResNet20, EveryConvolutionInsideTheBlocksRunsOnTheSparseKernels) {
   // of stages 2 and 3), two 1x1 projection shortcuts and the classifier: 22 weight layers, all
   // pruned to 90% with random masks. Batch norm in eval mode, so logits are a fixed function.
   const std::string path = temp_path("resnet20") + ".sparse";
-  torch::manual_seed(11);
   models::ModelSpec spec;
   spec.name = "resnet20";
   spec.width = 4;
-  auto dense = models::make_model(spec);
-  std::map<std::string, at::Tensor> masks;
-  {
-    torch::NoGradGuard no_grad;
-    for (const auto& p : dense->named_parameters(true)) {
-      if (p.value().dim() < 2) continue;
-      at::Tensor mask = at::rand(p.value().sizes()).ge(0.9);
-      p.value().mul_(mask);
-      masks[p.key()] = mask;
-    }
-  }
-  ASSERT_EQ(masks.size(), 22u);
-  sparse::export_sparse_model(path, spec, *dense, masks);
-  dense->eval();
+  auto dense = export_pruned(spec, path, 11);
   auto m = sparse::load_sparse_model(path);
+  ASSERT_EQ(m.sparse.size(), 22u);  // every weight layer was masked and stored sparse
   std::filesystem::remove(path);
   m.model->eval();
   const auto data = gossamer::testing::toy_images(5, 3);
