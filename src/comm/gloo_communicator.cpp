@@ -47,6 +47,9 @@ constexpr int kTagStepSpan = 1 << 20;
 constexpr int kTagExchangeHeader = 2 << 24;
 constexpr int kTagExchangePayload = (2 << 24) + 1;
 constexpr int kTagGroupRing = 3 << 24;
+constexpr int kTagNeighborGather = 4 << 24;
+constexpr int kTagBroadcast = 5 << 24;
+constexpr int kTagAllgather = 6 << 24;
 
 std::string message_of(const std::exception& e) {
   if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) return ce->what_without_backtrace();
@@ -90,27 +93,35 @@ class GlooCommunicator final : public Communicator {
   void allreduce(at::Tensor& t, ReduceOp op) override {
     check_tensor(t, "allreduce", rank_, true);
     check_usable("allreduce");
+    const Wire before = wire_;
     if (size_ > 1 && t.numel() > 0) {
       const auto deadline = Clock::now() + timeout_;
-      pg_allreduce(t, "allreduce", deadline);
+      ring_allreduce(t, everyone(), rank_, "allreduce", deadline);
       if (op == ReduceOp::Mean) t.div_(size_);
     }
-    record(ring_allreduce_traffic(size_, rank_, t.numel(), t.element_size(), network_));
+    record_measured(before, ring_allreduce_traffic(size_, rank_, t.numel(), t.element_size(), network_));
   }
 
   void broadcast(at::Tensor& t, int root) override {
     check_tensor(t, "broadcast", rank_, false);
     check_peer(root, "root", "broadcast", rank_, size_);
     check_usable("broadcast");
+    const Wire before = wire_;
     if (size_ > 1 && t.numel() > 0) {
+      // Binomial tree on virtual ranks v = rank - root (mod n), the tree gloo::broadcast uses: in
+      // round d the ranks v < 2^d that hold the data send it to v + 2^d.
       const auto deadline = Clock::now() + timeout_;
-      std::vector<at::Tensor> v{t};
-      c10d::BroadcastOptions o;
-      o.rootRank = root;
-      o.timeout = timeout_;
-      wait(guard("broadcast", -1, [&] { return pg_->broadcast(v, o); }), "broadcast", -1, deadline);
+      const int v = (rank_ - root + size_) % size_;
+      const auto real = [&](int virt) { return (virt + root) % size_; };
+      for (int d = 1; d < size_; d <<= 1) {
+        if (v < d && v + d < size_) {
+          wait(post_send(t, real(v + d), kTagBroadcast, "broadcast"), "broadcast", real(v + d), deadline);
+        } else if (v >= d && v < 2 * d) {
+          wait(post_recv(t, real(v - d), kTagBroadcast, "broadcast"), "broadcast", real(v - d), deadline);
+        }
+      }
     }
-    record(broadcast_traffic(size_, rank_, root, t.nbytes(), network_));
+    record_measured(before, broadcast_traffic(size_, rank_, root, t.nbytes(), network_));
   }
 
   std::vector<at::Tensor> allgather(const at::Tensor& t) override {
@@ -118,14 +129,21 @@ class GlooCommunicator final : public Communicator {
     check_usable("allgather");
     std::vector<std::vector<at::Tensor>> out(1);
     for (int r = 0; r < size_; ++r) out[0].push_back(r == rank_ ? t.clone() : at::empty_like(t));
+    const Wire before = wire_;
     if (size_ > 1 && t.numel() > 0) {
+      // Ring, as gloo::allgather: in round s rank i passes block (i - s) on to i + 1 and receives
+      // block (i - s - 1) from i - 1.
       const auto deadline = Clock::now() + timeout_;
-      std::vector<at::Tensor> in{t};
-      c10d::AllgatherOptions o;
-      o.timeout = timeout_;
-      wait(guard("allgather", -1, [&] { return pg_->allgather(out, in, o); }), "allgather", -1, deadline);
+      const int next = (rank_ + 1) % size_, prev = (rank_ + size_ - 1) % size_;
+      for (int s = 0; s < size_ - 1; ++s) {
+        const int give = (rank_ - s + size_) % size_, take = (rank_ - s - 1 + 2 * size_) % size_;
+        auto r = post_recv(out[0][static_cast<size_t>(take)], prev, kTagAllgather, "allgather");
+        auto w = post_send(out[0][static_cast<size_t>(give)], next, kTagAllgather, "allgather");
+        wait(r, "allgather", prev, deadline);
+        wait(w, "allgather", next, deadline);
+      }
     }
-    record(allgather_traffic(size_, t.nbytes(), network_));
+    record_measured(before, allgather_traffic(size_, t.nbytes(), network_));
     return std::move(out[0]);
   }
 
@@ -142,37 +160,22 @@ class GlooCommunicator final : public Communicator {
 
   void neighbor_allreduce(at::Tensor& t, const topology::Topology& topo, int64_t step) override {
     check_tensor(t, "neighbor_allreduce", rank_, true);
-    if (topo.size() != size_) {
-      throw std::invalid_argument("neighbor_allreduce on rank " + std::to_string(rank_) + ": topology '" +
-                                  topo.name() + "' has " + std::to_string(topo.size()) + " ranks, the communicator " +
-                                  std::to_string(size_) + "; build the topology for the communicator's size");
-    }
+    check_topology_size(topo, "neighbor_allreduce");
     check_usable("neighbor_allreduce");
     const auto& row = topo.matrix(step).row(rank_);
     const auto ins = topo.in_neighbors(rank_, step);
-    const auto outs = topo.out_neighbors(rank_, step);
     const int64_t numel = t.numel();
     const size_t nbytes = t.nbytes();
+    const Wire before = wire_;
     if (numel > 0) {
-      const auto deadline = Clock::now() + timeout_;
-      const int tag = kTagNeighbor + static_cast<int>(step % kTagStepSpan);
       if (recv_.size() < ins.size()) recv_.resize(ins.size());
-      std::vector<std::pair<c10::intrusive_ptr<c10d::Work>, int>> works;
-      // Every receive and send is posted before any wait: no pair of ranks can block each other.
       for (size_t k = 0; k < ins.size(); ++k) {
         at::Tensor& buf = recv_[k];
         if (!buf.defined() || buf.numel() != numel || buf.scalar_type() != t.scalar_type()) {
           buf = at::empty({numel}, t.options());
         }
-        std::vector<at::Tensor> v{buf};
-        const int peer = ins[k].rank;
-        works.emplace_back(guard("neighbor_allreduce", peer, [&] { return pg_->recv(v, peer, tag); }), peer);
       }
-      std::vector<at::Tensor> self{t};
-      for (const auto& nb : outs) {
-        works.emplace_back(guard("neighbor_allreduce", nb.rank, [&] { return pg_->send(self, nb.rank, tag); }), nb.rank);
-      }
-      for (auto& [w, peer] : works) wait(w, "neighbor_allreduce", peer, deadline);
+      swap_with_neighbors(t, topo, step, recv_, kTagNeighbor, "neighbor_allreduce");
       srcs_.clear();
       weights_.clear();
       for (const auto& nb : row) {
@@ -193,7 +196,22 @@ class GlooCommunicator final : public Communicator {
       }
       std::memcpy(t.data_ptr(), mix_.data_ptr(), nbytes);
     }
-    record(neighbor_traffic(topo, rank_, step, nbytes, network_));
+    record_measured(before, neighbor_traffic(topo, rank_, step, nbytes, network_));
+  }
+
+  std::vector<at::Tensor> neighbor_gather(const at::Tensor& t, const topology::Topology& topo,
+                                          int64_t step) override {
+    check_tensor(t, "neighbor_gather", rank_, false);
+    check_topology_size(topo, "neighbor_gather");
+    check_usable("neighbor_gather");
+    const auto ins = topo.in_neighbors(rank_, step);
+    std::vector<at::Tensor> out;
+    out.reserve(ins.size());
+    for (size_t k = 0; k < ins.size(); ++k) out.push_back(at::empty_like(t));
+    const Wire before = wire_;
+    if (t.numel() > 0) swap_with_neighbors(t, topo, step, out, kTagNeighborGather, "neighbor_gather");
+    record_measured(before, neighbor_traffic(topo, rank_, step, t.nbytes(), network_));
+    return out;
   }
 
   void group_allreduce(at::Tensor& t, const std::vector<int>& group, ReduceOp op) override {
@@ -203,16 +221,13 @@ class GlooCommunicator final : public Communicator {
     const int g = static_cast<int>(group.size());
     const int idx = static_cast<int>(std::lower_bound(group.begin(), group.end(), rank_) - group.begin());
     const int64_t numel = t.numel();
+    const Wire before = wire_;
     if (g > 1 && numel > 0) {
       const auto deadline = Clock::now() + timeout_;
-      if (g == size_) {
-        pg_allreduce(t, "group_allreduce", deadline);
-      } else {
-        ring_allreduce(t, group, idx, deadline);
-      }
+      ring_allreduce(t, group, idx, "group_allreduce", deadline);
       if (op == ReduceOp::Mean) t.div_(g);
     }
-    record(ring_allreduce_traffic(g, idx, numel, t.element_size(), network_));
+    record_measured(before, ring_allreduce_traffic(g, idx, numel, t.element_size(), network_));
   }
 
   std::vector<Bytes> exchange(const std::vector<std::pair<int, Bytes>>& out, const std::vector<int>& from) override {
@@ -220,6 +235,7 @@ class GlooCommunicator final : public Communicator {
     for (const auto& [dst, packet] : out) check_peer(dst, "destination", "exchange", rank_, size_);
     for (int src : from) check_peer(src, "source", "exchange", rank_, size_);
     const auto deadline = Clock::now() + timeout_;
+    const Wire before = wire_;
     std::vector<size_t> sent, received;
     std::vector<const Bytes*> to_self;
     // Size headers first (8 bytes, int64), then the payloads of non-empty packets; all sends and
@@ -234,13 +250,12 @@ class GlooCommunicator final : public Communicator {
       at::Tensor h = at::empty({1}, at::kLong);
       h.data_ptr<int64_t>()[0] = static_cast<int64_t>(packet.size());
       send_headers.push_back(h);
-      std::vector<at::Tensor> hv{h};
       const int peer = dst;
-      sends.emplace_back(guard("exchange", peer, [&] { return pg_->send(hv, peer, kTagExchangeHeader); }), peer);
+      sends.emplace_back(post_send(h, peer, kTagExchangeHeader, "exchange"), peer);
       if (!packet.empty()) {
-        std::vector<at::Tensor> pv{at::from_blob(const_cast<uint8_t*>(packet.data()),
-                                                 {static_cast<int64_t>(packet.size())}, at::kByte)};
-        sends.emplace_back(guard("exchange", peer, [&] { return pg_->send(pv, peer, kTagExchangePayload); }), peer);
+        at::Tensor payload = at::from_blob(const_cast<uint8_t*>(packet.data()), {static_cast<int64_t>(packet.size())},
+                                           at::kByte);
+        sends.emplace_back(post_send(payload, peer, kTagExchangePayload, "exchange"), peer);
       }
       sent.push_back(packet.size());
     }
@@ -249,9 +264,7 @@ class GlooCommunicator final : public Communicator {
       if (from[i] == rank_) continue;
       at::Tensor h = at::empty({1}, at::kLong);
       recv_headers.push_back(h);
-      std::vector<at::Tensor> hv{h};
-      const int peer = from[i];
-      header_recvs[i] = guard("exchange", peer, [&] { return pg_->recv(hv, peer, kTagExchangeHeader); });
+      header_recvs[i] = post_recv(h, from[i], kTagExchangeHeader, "exchange");
     }
     std::vector<Bytes> result(from.size());
     std::vector<std::pair<c10::intrusive_ptr<c10d::Work>, int>> payload_recvs;
@@ -275,15 +288,13 @@ class GlooCommunicator final : public Communicator {
       result[i].resize(static_cast<size_t>(len));
       received.push_back(static_cast<size_t>(len));
       if (len > 0) {
-        std::vector<at::Tensor> pv{at::from_blob(result[i].data(), {len}, at::kByte)};
-        const int peer = from[i];
-        payload_recvs.emplace_back(guard("exchange", peer, [&] { return pg_->recv(pv, peer, kTagExchangePayload); }),
-                                   peer);
+        at::Tensor payload = at::from_blob(result[i].data(), {len}, at::kByte);
+        payload_recvs.emplace_back(post_recv(payload, from[i], kTagExchangePayload, "exchange"), from[i]);
       }
     }
     for (auto& [w, peer] : payload_recvs) wait(w, "exchange", peer, deadline);
     for (auto& [w, peer] : sends) wait(w, "exchange", peer, deadline);
-    record(exchange_traffic(sent, received, network_));
+    record_measured(before, exchange_traffic(sent, received, network_));
     return result;
   }
 
@@ -307,7 +318,7 @@ class GlooCommunicator final : public Communicator {
     if (peer >= 0) m += std::string(timed_out ? " waiting for" : " with") + " rank " + std::to_string(peer);
     if (timed_out) {
       m += " timed out after " + std::to_string(timeout_.count()) + " ms";
-      if (std::string(op) == "neighbor_allreduce") m += " (ranks at different steps also end here)";
+      if (std::string(op) == "neighbor_allreduce" || std::string(op) == "neighbor_gather") m += " (ranks at different steps also end here)";
     } else {
       m += " failed (did a peer exit?)";
     }
@@ -338,17 +349,69 @@ class GlooCommunicator final : public Communicator {
     if (!ok) fail(op, peer, "the operation was aborted");
   }
 
-  void pg_allreduce(at::Tensor& t, const char* op, Clock::time_point deadline) {
+  // What this rank has handed to / taken from the transport: every send and receive of this
+  // backend goes through post_send / post_recv, so the byte counters report the payloads Gloo
+  // was given, not a formula (docs/comm.md). Messages stay the algorithm's logical messages.
+  struct Wire {
+    uint64_t bytes_sent = 0, bytes_received = 0;
+  };
+
+  c10::intrusive_ptr<c10d::Work> post_send(const at::Tensor& t, int peer, int tag, const char* op) {
     std::vector<at::Tensor> v{t};
-    c10d::AllreduceOptions o;
-    o.reduceOp = c10d::ReduceOp::SUM;
-    o.timeout = timeout_;
-    wait(guard(op, -1, [&] { return pg_->allreduce(v, o); }), op, -1, deadline);
+    auto w = guard(op, peer, [&] { return pg_->send(v, peer, tag); });
+    wire_.bytes_sent += t.nbytes();
+    return w;
+  }
+
+  c10::intrusive_ptr<c10d::Work> post_recv(const at::Tensor& t, int peer, int tag, const char* op) {
+    std::vector<at::Tensor> v{t};
+    auto w = guard(op, peer, [&] { return pg_->recv(v, peer, tag); });
+    wire_.bytes_received += t.nbytes();
+    return w;
+  }
+
+  // One call's record: bytes as counted on the wire since `before`; messages and modelled seconds
+  // from the call's formula in traffic.h.
+  void record_measured(const Wire& before, Traffic model) {
+    model.bytes_sent = wire_.bytes_sent - before.bytes_sent;
+    model.bytes_received = wire_.bytes_received - before.bytes_received;
+    record(model);
+  }
+
+  void check_topology_size(const topology::Topology& topo, const char* op) const {
+    if (topo.size() != size_) {
+      throw std::invalid_argument(std::string(op) + " on rank " + std::to_string(rank_) + ": topology '" +
+                                  topo.name() + "' has " + std::to_string(topo.size()) + " ranks, the communicator " +
+                                  std::to_string(size_) + "; build the topology for the communicator's size");
+    }
+  }
+
+  // Sends t to every out-neighbour of step `step` and receives the in-neighbours' tensors into
+  // `into` (into[k] from topo.in_neighbors(rank_, step)[k], preallocated like t). Every receive
+  // and send is posted before any wait, so no pair of ranks can block each other; the tag carries
+  // the step, so ranks at different steps time out instead of mixing iterates.
+  void swap_with_neighbors(const at::Tensor& t, const topology::Topology& topo, int64_t step,
+                           std::vector<at::Tensor>& into, int tag_base, const char* op) {
+    const auto ins = topo.in_neighbors(rank_, step);
+    const auto outs = topo.out_neighbors(rank_, step);
+    const auto deadline = Clock::now() + timeout_;
+    const int tag = tag_base + static_cast<int>(step % kTagStepSpan);
+    std::vector<std::pair<c10::intrusive_ptr<c10d::Work>, int>> works;
+    for (size_t k = 0; k < ins.size(); ++k) works.emplace_back(post_recv(into[k], ins[k].rank, tag, op), ins[k].rank);
+    for (const auto& nb : outs) works.emplace_back(post_send(t, nb.rank, tag, op), nb.rank);
+    for (auto& [w, peer] : works) wait(w, op, peer, deadline);
+  }
+
+  std::vector<int> everyone() const {
+    std::vector<int> all(static_cast<size_t>(size_));
+    for (int r = 0; r < size_; ++r) all[static_cast<size_t>(r)] = r;
+    return all;
   }
 
   // Ring reduce-scatter then allgather among the group's members over send/recv (traffic.h has
   // the chunk schedule). Member idx sends to idx+1 and receives from idx-1.
-  void ring_allreduce(at::Tensor& t, const std::vector<int>& group, int idx, Clock::time_point deadline) {
+  void ring_allreduce(at::Tensor& t, const std::vector<int>& group, int idx, const char* op,
+                      Clock::time_point deadline) {
     const int g = static_cast<int>(group.size());
     const int64_t numel = t.numel();
     at::Tensor flat = t.view({numel});
@@ -368,15 +431,9 @@ class GlooCommunicator final : public Communicator {
         at::Tensor in_dst = phase == 0 ? chunk(idx - s - 1) : chunk(idx - s);
         at::Tensor in = phase == 0 ? ring_tmp_.narrow(0, 0, in_dst.numel()) : in_dst;
         std::vector<std::pair<c10::intrusive_ptr<c10d::Work>, int>> works;
-        if (in.numel() > 0) {
-          std::vector<at::Tensor> v{in};
-          works.emplace_back(guard("group_allreduce", prev, [&] { return pg_->recv(v, prev, kTagGroupRing); }), prev);
-        }
-        if (out.numel() > 0) {
-          std::vector<at::Tensor> v{out};
-          works.emplace_back(guard("group_allreduce", next, [&] { return pg_->send(v, next, kTagGroupRing); }), next);
-        }
-        for (auto& [w, peer] : works) wait(w, "group_allreduce", peer, deadline);
+        if (in.numel() > 0) works.emplace_back(post_recv(in, prev, kTagGroupRing, op), prev);
+        if (out.numel() > 0) works.emplace_back(post_send(out, next, kTagGroupRing, op), next);
+        for (auto& [w, peer] : works) wait(w, op, peer, deadline);
         if (phase == 0 && in.numel() > 0) in_dst.add_(in);
       }
     }
@@ -391,6 +448,7 @@ class GlooCommunicator final : public Communicator {
   at::Tensor ring_tmp_;
   std::vector<const void*> srcs_;
   std::vector<double> weights_;
+  Wire wire_;
 };
 
 int env_int(const char* name, int fallback, bool* found = nullptr) {

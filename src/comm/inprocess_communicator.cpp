@@ -21,7 +21,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-enum class OpCode { Allreduce, Broadcast, Allgather, Barrier, Neighbor, GroupAllreduce };
+enum class OpCode { Allreduce, Broadcast, Allgather, Barrier, Neighbor, NeighborGather, GroupAllreduce };
 
 const char* op_name(OpCode op) {
   switch (op) {
@@ -30,6 +30,7 @@ const char* op_name(OpCode op) {
     case OpCode::Allgather: return "allgather";
     case OpCode::Barrier: return "barrier";
     case OpCode::Neighbor: return "neighbor_allreduce";
+    case OpCode::NeighborGather: return "neighbor_gather";
     case OpCode::GroupAllreduce: return "group_allreduce";
   }
   return "?";
@@ -307,11 +308,7 @@ class InProcessCommunicator final : public Communicator {
 
   void neighbor_allreduce(at::Tensor& t, const topology::Topology& topo, int64_t step) override {
     check_tensor(t, "neighbor_allreduce", rank_, true);
-    if (topo.size() != size()) {
-      throw std::invalid_argument("neighbor_allreduce on rank " + std::to_string(rank_) + ": topology '" +
-                                  topo.name() + "' has " + std::to_string(topo.size()) + " ranks, the communicator " +
-                                  std::to_string(size()) + "; build the topology for the communicator's size");
-    }
+    check_topology_size(topo, "neighbor_allreduce");
     // Like allreduce: member r mixes chunk r of every member's tensor (all of W(k)'s rows) and
     // writes the results straight back, so nobody needs a scratch copy of its whole tensor; the
     // second barrier keeps every tensor untouched by its owner until all chunks are written.
@@ -340,6 +337,31 @@ class InProcessCommunicator final : public Communicator {
     }
     w.arrive(rank_, c, false);
     record(neighbor_traffic(topo, rank_, step, nbytes, network_));
+  }
+
+  std::vector<at::Tensor> neighbor_gather(const at::Tensor& t, const topology::Topology& topo,
+                                          int64_t step) override {
+    check_tensor(t, "neighbor_gather", rank_, false);
+    check_topology_size(topo, "neighbor_gather");
+    // Each member copies its in-neighbours' tensors out of their slots between the two barriers;
+    // the second barrier keeps every source untouched until all copies are made.
+    const auto ins = topo.in_neighbors(rank_, step);
+    std::vector<at::Tensor> out;
+    out.reserve(ins.size());
+    for (size_t k = 0; k < ins.size(); ++k) out.push_back(at::empty_like(t));
+    Rendezvous& w = *st_->world;
+    const Call c("neighbor_gather", rank_, timeout_);
+    publish(w, rank_, t, OpCode::NeighborGather, step);
+    w.arrive(rank_, c, true);
+    const size_t nbytes = t.nbytes();
+    if (nbytes > 0) {
+      for (size_t k = 0; k < ins.size(); ++k) {
+        std::memcpy(out[k].data_ptr(), w.slots[static_cast<size_t>(ins[k].rank)].data, nbytes);
+      }
+    }
+    w.arrive(rank_, c, false);
+    record(neighbor_traffic(topo, rank_, step, nbytes, network_));
+    return out;
   }
 
   std::vector<Bytes> exchange(const std::vector<std::pair<int, Bytes>>& out, const std::vector<int>& from) override {
@@ -397,6 +419,14 @@ class InProcessCommunicator final : public Communicator {
   }
 
  private:
+  void check_topology_size(const topology::Topology& topo, const char* op) const {
+    if (topo.size() != size()) {
+      throw std::invalid_argument(std::string(op) + " on rank " + std::to_string(rank_) + ": topology '" +
+                                  topo.name() + "' has " + std::to_string(topo.size()) + " ranks, the communicator " +
+                                  std::to_string(size()) + "; build the topology for the communicator's size");
+    }
+  }
+
   static void publish(Rendezvous& w, int idx, const at::Tensor& t, OpCode op, int64_t aux) {
     Slot& s = w.slots[static_cast<size_t>(idx)];
     s.data = t.data_ptr();

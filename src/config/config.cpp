@@ -314,6 +314,7 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.read("woodfisher_damping", s.woodfisher_damping, 0.0, kInf, true);
     r.read("export", s.export_model);
     r.read("kernels", s.kernels, {"auto", "sparse", "dense"});
+    r.read("packed_messages", s.packed_messages);
     r.reject_unknown();
     if (s.n >= s.m && (s.pattern == "n:m" || s.method == "srste")) {
       throw ConfigError("config: sparse.n = " + std::to_string(s.n) + " must be smaller than sparse.m = " +
@@ -327,6 +328,11 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
                         "effect with sparse.gap_mode = \"" + s.gap_mode + "\": remove it or set gap_mode = \"parallel\"");
     }
     if (s.gap_mode == "parallel") {
+      if (!s.packed_messages) {
+        throw ConfigError("config: sparse.packed_messages = false cannot be used with sparse.gap_mode = \"parallel\": "
+                          "each worker's messages must carry its own mask so that a grown weight is averaged over "
+                          "the workers that hold it; remove packed_messages or use gap_mode = \"cyclic\"");
+      }
       if (s.method != "gap") {
         throw ConfigError("config: sparse.gap_mode = \"parallel\" applies to sparse.method = \"gap\" (the method is \"" +
                           s.method + "\"); remove gap_mode or set method = \"gap\"");
@@ -441,7 +447,8 @@ std::string to_toml(const Config& c) {
                              {"woodfisher_block", c.sparse.woodfisher_block},
                              {"woodfisher_damping", c.sparse.woodfisher_damping},
                              {"export", c.sparse.export_model},
-                             {"kernels", c.sparse.kernels}}},
+                             {"kernels", c.sparse.kernels},
+                             {"packed_messages", c.sparse.packed_messages}}},
   };
   std::ostringstream os;
   os << root << "\n";

@@ -90,12 +90,12 @@ void DAdam::step() {
     at::Tensor z = options_.adapt_then_combine ? x - a * d : x.clone();
     if (options_.tracking) {
       at::Tensor buf = at::stack({z, y}).contiguous();  // one message carries the model and the tracker
-      comm_.neighbor_allreduce(buf, topology_, step_);
+      seam_.mix(buf, topology_, step_);
       z = buf[0];
       y_mixed_[i] = buf[1].clone();
       g_prev_[i] = g.clone();
     } else {
-      comm_.neighbor_allreduce(z, topology_, step_);
+      seam_.mix(z, topology_, step_);
     }
     if (options_.adapt_then_combine) {
       x.copy_(z);
@@ -131,6 +131,18 @@ void DAdam::load_state(const std::map<std::string, at::Tensor>& state) {
     y_mixed_ = take_tensors(state, "dadam.y_mixed");
     g_prev_ = take_tensors(state, "dadam.g_prev");
   }
+}
+
+std::vector<at::Tensor> DAdam::algorithm_state_tensors() {
+  std::vector<at::Tensor> out;
+  for (const auto* list : {&m_, &v_, &y_sum_, &y_mixed_, &g_prev_}) {
+    for (const auto& t : *list) if (t.defined()) out.push_back(t);
+  }
+  return out;
+}
+
+std::string DAdam::exact_mixing_need() const {
+  return options_.tracking ? "tracking = true keeps sum_i y_i = sum_i g_i, which holds only when W is applied exactly" : "";
 }
 
 }  // namespace gossamer::optim

@@ -45,7 +45,7 @@ void DecentLam::step() {
     at::Tensor g = grad(i);
     if (weight_decay_ != 0.0) g = g + weight_decay_ * x;
     at::Tensor y = x - a * g;
-    comm_.neighbor_allreduce(y, topology_, step_);
+    seam_.mix(y, topology_, step_);
     at::Tensor g_hat = (x - y) / a;
     if (first) {
       momentum_[i] = g_hat;
@@ -67,6 +67,18 @@ void DecentLam::load_state(const std::map<std::string, at::Tensor>& state) {
   DistributedOptimizer::load_state(state);
   momentum_.clear();
   if (has_tensors(state, "decentlam.momentum")) momentum_ = take_tensors(state, "decentlam.momentum");
+}
+
+std::vector<at::Tensor> DecentLam::algorithm_state_tensors() {
+  std::vector<at::Tensor> out;
+  for (const auto* list : {&momentum_}) {
+    for (const auto& t : *list) if (t.defined()) out.push_back(t);
+  }
+  return out;
+}
+
+std::string DecentLam::exact_mixing_need() const {
+  return "its gradient estimate (x - W x) / lr is exact only when W is applied exactly";
 }
 
 }  // namespace gossamer::optim

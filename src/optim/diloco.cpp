@@ -39,7 +39,7 @@ void Diloco::step() {
     if (first_outer) outer_momentum_.resize(params_.size());
     for (size_t i = 0; i < params_.size(); ++i) {
       at::Tensor mean = params_[i].detach().clone();
-      comm_.allreduce(mean, comm::ReduceOp::Mean);
+      seam_.average(mean);
       at::Tensor delta = anchor_[i] - mean;  // the outer "gradient"
       at::Tensor direction = delta;
       if (mu != 0.0) {
@@ -70,6 +70,14 @@ void Diloco::load_state(const std::map<std::string, at::Tensor>& state) {
   outer_momentum_.clear();
   if (step_ > 0) anchor_ = take_tensors(state, "diloco.anchor");
   if (has_tensors(state, "diloco.outer_momentum")) outer_momentum_ = take_tensors(state, "diloco.outer_momentum");
+}
+
+std::vector<at::Tensor> Diloco::algorithm_state_tensors() {
+  std::vector<at::Tensor> out;
+  for (const auto* list : {&anchor_, &outer_momentum_}) {
+    for (const auto& t : *list) if (t.defined()) out.push_back(t);
+  }
+  return out;
 }
 
 }  // namespace gossamer::optim

@@ -10,7 +10,7 @@ namespace gossamer::optim {
 
 DistributedOptimizer::DistributedOptimizer(std::vector<at::Tensor> params, comm::Communicator& comm,
                                            std::unique_ptr<torch::optim::Optimizer> local)
-    : params_(std::move(params)), comm_(comm), local_(std::move(local)) {
+    : params_(std::move(params)), comm_(comm), seam_(comm), local_(std::move(local)) {
   if (params_.empty()) throw std::invalid_argument("DistributedOptimizer: no parameters");
   if (!local_) throw std::invalid_argument("DistributedOptimizer: a local optimizer is required");
   for (const auto& p : params_) {
@@ -22,6 +22,65 @@ DistributedOptimizer::~DistributedOptimizer() = default;
 
 void DistributedOptimizer::set_lr(double lr) {
   for (auto& group : local_->param_groups()) group.options().set_lr(lr);
+}
+
+namespace {
+
+// Throws when `need` (an algorithm's exact_mixing_need) is not met by a seam with `exact`.
+void require_exact(const std::string& algorithm, const std::string& need, bool exact, const std::string& seam) {
+  if (need.empty() || exact) return;
+  throw std::invalid_argument(algorithm + " needs exact linear mixing (" + need + "), but its messages would use " +
+                              seam + ", which is not: use an algorithm without that need (dsgd, gossip-pga, "
+                              "local-sgd, parallel-sgd, wagma, diloco) or exact mixing with masks shared by all "
+                              "workers");
+}
+
+}  // namespace
+
+void DistributedOptimizer::use_masks(const MessageMasks* masks) {
+  if (masks) {
+    if (params_.size() != 1 || params_[0].numel() != masks->numel()) {
+      throw std::invalid_argument(name() + ": sparse-aware messages need one flat parameter tensor of " +
+                                  std::to_string(masks->numel()) + " values (the masks' length); the optimizer has " +
+                                  std::to_string(params_.size()) + " parameter tensor(s)" +
+                                  (params_.size() == 1 ? " of " + std::to_string(params_[0].numel()) + " values" : ""));
+    }
+    const bool exact = seam_.mixing().exact_linear() && !masks->may_differ();
+    require_exact(name(), exact_mixing_need(), exact,
+                  seam_.mixing().name() + " mixing with " + masks->describe() + " (different on each worker)");
+  }
+  seam_.use_masks(masks);
+}
+
+void DistributedOptimizer::set_mixing(std::unique_ptr<Mixing> mixing) {
+  if (!mixing) throw std::invalid_argument(name() + ": the mixing rule must not be null");
+  const bool exact = mixing->exact_linear() && !(seam_.masks() && seam_.masks()->may_differ());
+  require_exact(name(), exact_mixing_need(), exact, "'" + mixing->name() + "' mixing");
+  seam_.set_mixing(std::move(mixing));
+}
+
+std::vector<at::Tensor> DistributedOptimizer::state_tensors() {
+  std::vector<at::Tensor> out = local_state_tensors(*local_);
+  for (auto& t : algorithm_state_tensors()) out.push_back(t);
+  return out;
+}
+
+std::vector<at::Tensor> local_state_tensors(torch::optim::Optimizer& local) {
+  std::vector<at::Tensor> out;
+  for (auto& [key, state] : local.state()) {
+    if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(state.get())) {
+      out.push_back(sgd->momentum_buffer());
+    } else if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(state.get())) {
+      out.push_back(adamw->exp_avg());
+      out.push_back(adamw->exp_avg_sq());
+      out.push_back(adamw->max_exp_avg_sq());
+    } else if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(state.get())) {
+      out.push_back(adam->exp_avg());
+      out.push_back(adam->exp_avg_sq());
+      out.push_back(adam->max_exp_avg_sq());
+    }
+  }
+  return out;
 }
 
 double DistributedOptimizer::lr() const { return local_->param_groups().at(0).options().get_lr(); }

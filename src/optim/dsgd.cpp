@@ -22,11 +22,11 @@ void DSgd::step() {
   torch::NoGradGuard no_grad;
   if (order_ == GossipOrder::AdaptThenCombine) {
     local_->step();  // x_i - lr * u_i
-    for (auto& p : params_) comm_.neighbor_allreduce(p, topology_, step_);
+    for (auto& p : params_) seam_.mix(p, topology_, step_);
   } else {
     // The local update direction is taken at x_i (gradients already computed there); mixing first
     // then adding -lr*u_i equals W x - lr u because the local step is additive in x.
-    for (auto& p : params_) comm_.neighbor_allreduce(p, topology_, step_);
+    for (auto& p : params_) seam_.mix(p, topology_, step_);
     local_->step();
   }
   ++step_;

@@ -40,7 +40,7 @@ void ExactDiffusion::step() {
     // ψ^0 = x^0, so the first correction vanishes: φ^1 = ψ^1.
     at::Tensor phi = first ? psi_new.clone() : psi_new + x - psi_[i];
     at::Tensor mixed = phi.clone();
-    comm_.neighbor_allreduce(mixed, topology_, step_);
+    seam_.mix(mixed, topology_, step_);
     x.copy_((mixed + phi) * 0.5);  // W̄ φ = (W φ + φ) / 2
     psi_[i] = psi_new;
   }
@@ -57,6 +57,18 @@ void ExactDiffusion::load_state(const std::map<std::string, at::Tensor>& state) 
   DistributedOptimizer::load_state(state);
   psi_.clear();
   if (step_ > 0) psi_ = take_tensors(state, "d2.psi");
+}
+
+std::vector<at::Tensor> ExactDiffusion::algorithm_state_tensors() {
+  std::vector<at::Tensor> out;
+  for (const auto* list : {&psi_}) {
+    for (const auto& t : *list) if (t.defined()) out.push_back(t);
+  }
+  return out;
+}
+
+std::string ExactDiffusion::exact_mixing_need() const {
+  return "its correction x - psi cancels the consensus error only when every mix is exactly W";
 }
 
 }  // namespace gossamer::optim

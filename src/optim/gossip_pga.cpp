@@ -29,9 +29,9 @@ void GossipPga::step() {
   const bool global = (step_ + 1) % options_.period == 0;
   for (auto& p : params_) {
     if (global) {
-      comm_.allreduce(p, comm::ReduceOp::Mean);
+      seam_.average(p);
     } else {
-      comm_.neighbor_allreduce(p, topology_, step_);
+      seam_.mix(p, topology_, step_);
     }
   }
   ++step_;

@@ -36,7 +36,7 @@ void GradientTracking::step() {
     if (weight_decay_ != 0.0) g = g + weight_decay_ * x;
     at::Tensor y = first ? g.clone() : y_mixed_[i] + g - g_prev_[i];
     at::Tensor buf = at::stack({x, y}).contiguous();  // [2, ...]: one message carries x and y
-    comm_.neighbor_allreduce(buf, topology_, step_);
+    seam_.mix(buf, topology_, step_);
     x.copy_(buf[0] - a * y);
     y_mixed_[i] = buf[1].clone();
     g_prev_[i] = g.clone();
@@ -59,6 +59,18 @@ void GradientTracking::load_state(const std::map<std::string, at::Tensor>& state
     y_mixed_ = take_tensors(state, "gradient-tracking.y_mixed");
     g_prev_ = take_tensors(state, "gradient-tracking.g_prev");
   }
+}
+
+std::vector<at::Tensor> GradientTracking::algorithm_state_tensors() {
+  std::vector<at::Tensor> out;
+  for (const auto* list : {&y_mixed_, &g_prev_}) {
+    for (const auto& t : *list) if (t.defined()) out.push_back(t);
+  }
+  return out;
+}
+
+std::string GradientTracking::exact_mixing_need() const {
+  return "its trackers keep sum_i y_i = sum_i g_i, which holds only when W is applied exactly";
 }
 
 }  // namespace gossamer::optim

@@ -23,7 +23,7 @@ void LocalSgd::step() {
   local_->step();
   if ((step_ + 1) % options_.period == 0) {
     torch::NoGradGuard no_grad;
-    for (auto& p : params_) comm_.allreduce(p, comm::ReduceOp::Mean);
+    for (auto& p : params_) seam_.average(p);
   }
   ++step_;
 }

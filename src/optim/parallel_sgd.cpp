@@ -10,7 +10,7 @@ void ParallelSgd::step() {
   for (auto& p : params_) {
     at::Tensor g = p.mutable_grad();
     if (!g.defined()) throw std::runtime_error("parallel-sgd: a parameter has no gradient (call backward() first)");
-    comm_.allreduce(g, comm::ReduceOp::Mean);
+    seam_.average(g);
   }
   local_->step();
   ++step_;

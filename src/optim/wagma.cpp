@@ -71,10 +71,10 @@ void Wagma::step() {
   torch::NoGradGuard no_grad;
   const bool global = (step_ + 1) % options_.global_period == 0 || options_.group_size == comm_.size();
   if (global) {
-    for (auto& p : params_) comm_.allreduce(p, comm::ReduceOp::Mean);
+    for (auto& p : params_) seam_.average(p);
   } else if (options_.group_size > 1) {
     const auto members = group(comm_.rank(), comm_.size(), options_.group_size, step_);
-    for (auto& p : params_) comm_.group_allreduce(p, members, comm::ReduceOp::Mean);
+    for (auto& p : params_) seam_.group_average(p, members);
   }
   ++step_;
 }

@@ -134,6 +134,7 @@ at::Tensor Pruner::mean_gradients() {
 
 void Pruner::agree_on_mask() {
   if (world() > 1) ctx_.comm->broadcast(mask_, 0);
+  ++mask_epoch_;
 }
 
 void Pruner::apply_mask(const std::vector<at::Tensor>& optimizer_state) {
@@ -342,6 +343,7 @@ void Pruner::start() {
       if (p >= 0) {
         auto [b, e] = tl.layers_of(p);
         for (size_t i = b; i < e; ++i) layer(mask_, i).fill_(1.0);
+        ++mask_epoch_;
       }
       break;
     }
@@ -365,6 +367,7 @@ void Pruner::before_forward(int64_t step) {
   dense_.copy_(values_);
   srste_mask_from(values_, mask_);
   values_.mul_(mask_);
+  ++mask_epoch_;
 }
 
 void Pruner::after_backward(int64_t step) {
@@ -426,6 +429,7 @@ void Pruner::after_step(int64_t step, const std::vector<at::Tensor>& optimizer_s
           auto [b, e] = tl.layers_of(after);
           for (size_t i = b; i < e; ++i) layer(mask_, i).fill_(1.0);
         }
+        ++mask_epoch_;
         last_update_step_ = done;
       }
       break;
@@ -516,8 +520,8 @@ void Pruner::load_state(const std::map<std::string, at::Tensor>& tensors) {
     common_.copy_(tensors.at("sparse.gap_common"));
     // Inside a phase the own mask has a dense partition on top of the common one.
     growing_ = !mask_.equal(common_);
-    ++mask_epoch_;
   }
+  ++mask_epoch_;
 }
 
 }  // namespace gossamer::sparse

@@ -16,8 +16,8 @@
 #include "gossamer/optim/distributed_optimizer.h"
 #include "gossamer/optim/factory.h"
 #include "gossamer/sparse/export.h"
-#include "gossamer/sparse/masked_gossip.h"
 #include "gossamer/sparse/pruner.h"
+#include "gossamer/sparse/pruner_masks.h"
 #include "gossamer/train/batch_stream.h"
 #include "gossamer/train/checkpoint.h"
 #include "gossamer/train/evaluate.h"
@@ -79,27 +79,10 @@ std::unique_ptr<optim::DistributedOptimizer> make_distributed_optimizer(const co
                                            make_local_optimizer(c, flat));
 }
 
-// Every tensor of optimizer state shaped like the flat parameters (momenta, Adam moments, gossip
-// trackers): what a mask must also zero.
+// Every tensor of optimizer state shaped like the flat parameters (momenta, Adam moments, the
+// algorithm's trackers and anchors), by handle: what a mask must also zero.
 std::vector<at::Tensor> optimizer_state_tensors(torch::optim::Optimizer& local, optim::DistributedOptimizer* distributed) {
-  std::vector<at::Tensor> out;
-  for (auto& [key, state] : local.state()) {
-    if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(state.get())) {
-      out.push_back(sgd->momentum_buffer());
-    } else if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(state.get())) {
-      out.push_back(adamw->exp_avg());
-      out.push_back(adamw->exp_avg_sq());
-      out.push_back(adamw->max_exp_avg_sq());
-    } else if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(state.get())) {
-      out.push_back(adam->exp_avg());
-      out.push_back(adam->exp_avg_sq());
-      out.push_back(adam->max_exp_avg_sq());
-    }
-  }
-  if (distributed) {
-    for (auto& [name, t] : distributed->state()) out.push_back(t);
-  }
-  return out;
+  return distributed ? distributed->state_tensors() : optim::local_state_tensors(local);
 }
 
 // Loss/accuracy accumulated between two log steps, plus the algorithm's traffic; saved in
@@ -111,6 +94,7 @@ struct Window {
 
 struct Traffic {
   double bytes_sent = 0, modelled_s = 0;
+  double dense_bytes_sent = 0;  // bytes_sent with the optimizer's messages counted dense (seam stats)
 };
 
 }  // namespace
@@ -124,13 +108,12 @@ struct Trainer::State {
   int rank = 0, world = 1;
   std::shared_ptr<models::Model> model;
   std::unique_ptr<FlatParameters> flat;
-  // Parallel GaP: what the optimizer talks through (declared before it, so it outlives it).
-  std::unique_ptr<sparse::MaskedGossip> masked_gossip;
   std::unique_ptr<torch::optim::Optimizer> local;               // single worker
   std::unique_ptr<optim::DistributedOptimizer> distributed;     // several workers
   int64_t steps_per_epoch = 1, total_steps = 1;
   std::unique_ptr<LrSchedule> schedule;
   std::unique_ptr<sparse::Pruner> pruner;
+  std::unique_ptr<sparse::PrunerMasks> message_masks;  // the optimizer's packed message layout
   std::unique_ptr<BatchStream> gradient_samples;  // WoodFisher's mini-batches
   std::unique_ptr<SparseKernelRouter> kernels;    // after model and pruner: destroyed before them
   models::ModelSpec spec;
@@ -191,13 +174,7 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
     load_checkpoint(cfg.train.init_from, *s_->model, nullptr, {});
   }
   if (s_->world > 1) {
-    WorkerContext octx = ctx;
-    if (cfg.sparse.method == "gap" && cfg.sparse.gap_mode == "parallel") {
-      // Workers grow different partitions: averages over workers must count only the holders.
-      s_->masked_gossip = std::make_unique<sparse::MaskedGossip>(*ctx.comm);
-      octx.comm = s_->masked_gossip.get();
-    }
-    s_->distributed = make_distributed_optimizer(cfg.optimizer, s_->flat->optimizer_parameter(), octx);
+    s_->distributed = make_distributed_optimizer(cfg.optimizer, s_->flat->optimizer_parameter(), ctx);
   } else {
     s_->local = make_local_optimizer(cfg.optimizer, s_->flat->optimizer_parameter());
   }
@@ -245,7 +222,12 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
     s_->pruner = std::make_unique<sparse::Pruner>(make_prune_spec(cfg, s_->steps_per_epoch, s_->total_steps), slices,
                                                   s_->flat->values(), s_->flat->gradients(), pc);
     s_->kernels = std::make_unique<SparseKernelRouter>(*s_->model, *s_->pruner, cfg.sparse.kernels);
-    if (s_->masked_gossip) s_->masked_gossip->attach(s_->pruner.get());
+    // Messages carry only the values the mask keeps (parallel GaP: each worker's own mask, so that
+    // a grown weight is averaged over the workers that hold it; config refuses it unpacked).
+    if (s_->distributed && cfg.sparse.packed_messages && sparse::PrunerMasks::supported(*s_->pruner)) {
+      s_->message_masks = std::make_unique<sparse::PrunerMasks>(*s_->pruner);
+      s_->distributed->use_masks(s_->message_masks.get());
+    }
   }
 }
 
@@ -286,6 +268,7 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     window.steps = meta.at("window_steps").get<int64_t>();
     traffic.bytes_sent = meta.value("bytes_sent", 0.0);
     traffic.modelled_s = meta.value("modelled_comm_s", 0.0);
+    traffic.dense_bytes_sent = meta.value("dense_bytes_sent", traffic.bytes_sent);
     prior_wall_s = meta.value("wall_s", 0.0);
     if (s.distributed) s.distributed->load_state(ex.tensors);
     if (s.pruner) s.pruner->load_state(ex.tensors);
@@ -321,6 +304,7 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
                         {"window_steps", window.steps},
                         {"bytes_sent", traffic.bytes_sent},
                         {"modelled_comm_s", traffic.modelled_s},
+                        {"dense_bytes_sent", traffic.dense_bytes_sent},
                         {"wall_s", wall_s}};
     CheckpointExtras ex;
     ex.meta_json = meta.dump();
@@ -386,6 +370,7 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     s.flat->zero_grad();
     // The step's traffic: the algorithm's messages plus any mask agreement of the pruner.
     const comm::CommStats before = s.world > 1 ? s.ctx.comm->stats() : comm::CommStats{};
+    const optim::SeamStats seam_before = s.distributed ? s.distributed->seam().stats() : optim::SeamStats{};
     if (s.pruner) s.pruner->before_forward(step);
     at::Tensor logits = s.model->forward(b.inputs);
     at::Tensor loss = torch::nn::functional::cross_entropy(logits, b.targets);
@@ -408,7 +393,11 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     if (s.pruner) s.pruner->after_step(step, optimizer_state_tensors(s.optimizer(), s.distributed.get()));
     if (s.world > 1) {
       const comm::CommStats& after = s.ctx.comm->stats();
-      traffic.bytes_sent += static_cast<double>(after.bytes_sent - before.bytes_sent);
+      const double sent = static_cast<double>(after.bytes_sent - before.bytes_sent);
+      traffic.bytes_sent += sent;
+      const optim::SeamStats& seam_after = s.distributed->seam().stats();
+      traffic.dense_bytes_sent += sent - static_cast<double>(seam_after.bytes_sent - seam_before.bytes_sent) +
+                                  static_cast<double>(seam_after.dense_bytes_sent - seam_before.dense_bytes_sent);
       traffic.modelled_s += after.modelled_seconds - before.modelled_seconds;
     }
     {
@@ -431,7 +420,8 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
       const bool want_stop = stop && stop->load();
       const auto g = s.sum_over_workers({window.loss_sum, static_cast<double>(window.correct),
                                          static_cast<double>(window.samples), static_cast<double>(window.steps),
-                                         traffic.bytes_sent, traffic.modelled_s, want_stop ? 1.0 : 0.0});
+                                         traffic.bytes_sent, traffic.modelled_s, want_stop ? 1.0 : 0.0,
+                                         traffic.dense_bytes_sent});
       stop_agreed = g[6] > 0;
       const double window_s = elapsed(window_t0);
       std::map<std::string, double> fields{{"epoch", static_cast<double>(epoch)},
@@ -443,6 +433,7 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
       if (s.world > 1) {
         fields["bytes_sent_per_worker"] = g[4] / s.world;
         fields["bytes_sent_per_step"] = g[4] / s.world / static_cast<double>(step);
+        fields["dense_bytes_sent_per_worker"] = g[7] / s.world;
         fields["modelled_comm_s"] = g[5] / s.world;
         fields["consensus_distance"] = s.mean_model_and_consensus();
       }
@@ -556,8 +547,10 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
   summary.test_loss = last_eval.mean.loss;
   summary.worst_worker_accuracy = last_eval.worst_accuracy;
   summary.consensus_distance = last_eval.consensus;
-  const auto totals = s.sum_over_workers({traffic.bytes_sent, traffic.modelled_s});
+  const auto totals = s.sum_over_workers({traffic.bytes_sent, traffic.modelled_s, traffic.dense_bytes_sent});
   summary.bytes_sent_per_worker = totals[0] / s.world;
+  summary.dense_bytes_sent_per_worker = totals[2] / s.world;
+  if (s.distributed) summary.messages = s.distributed->seam().describe();
   summary.bytes_sent_per_step = step > 0 ? summary.bytes_sent_per_worker / static_cast<double>(step) : 0.0;
   summary.modelled_comm_s = totals[1] / s.world;
   summary.wall_s = elapsed(t0);

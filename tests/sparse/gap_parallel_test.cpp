@@ -1,6 +1,6 @@
 // Parallel GaP: during a phase worker r keeps partition (r mod K) dense and the rest at the
 // target; at every phase boundary the workers combine the grown partitions into one model and
-// agree on one mask, bit for bit; MaskedGossip averages a grown weight over its holders only; the
+// agree on one mask, bit for bit; the message seam averages a grown weight over its holders only; the
 // same run on the InProcess and Gloo backends gives the same masks and weights.
 #include <gtest/gtest.h>
 
@@ -11,7 +11,8 @@
 #include "gossamer/comm/communicator.h"
 #include "gossamer/comm/gloo_communicator.h"
 #include "gossamer/comm/inprocess_communicator.h"
-#include "gossamer/sparse/masked_gossip.h"
+#include "gossamer/optim/message_seam.h"
+#include "gossamer/sparse/pruner_masks.h"
 #include "gossamer/sparse/pruner.h"
 #include "gossamer/topology/spec.h"
 #include "gossamer/topology/topology.h"
@@ -49,7 +50,7 @@ struct WorkerEnd {
 };
 
 // Four workers on a ring train ½||x − t_r||² (a different target per worker) with gossip through
-// MaskedGossip for 12 steps: three phases of 3 steps (the schedule ends at step 9), then 3 steps
+// the message seam (per-worker masks) for 12 steps: three phases of 3 steps (the schedule ends at step 9), then 3 steps
 // of fine-tuning. Checks the masks inside every phase and the agreement at every boundary.
 std::vector<WorkerEnd> run_parallel_gap(Runner runner, int64_t k) {
   constexpr int kWorkers = 4;
@@ -71,8 +72,9 @@ std::vector<WorkerEnd> run_parallel_gap(Runner runner, int64_t k) {
         PrunerContext ctx;
         ctx.comm = &c;
         Pruner p(parallel_spec(k, kPhase, kEnd), layout, values, grads, ctx);
-        MaskedGossip gossip(c);
-        gossip.attach(&p);
+        PrunerMasks masks(p);
+        optim::MessageSeam gossip(c);
+        gossip.use_masks(&masks);
         p.start();
         for (int64_t step = 0; step < kSteps; ++step) {
           if (step < kEnd) {
@@ -93,7 +95,7 @@ std::vector<WorkerEnd> run_parallel_gap(Runner runner, int64_t k) {
           grads.copy_(values - target);
           p.after_backward(step);
           values.sub_(grads, 0.2);
-          gossip.neighbor_allreduce(values, topo, step);
+          gossip.mix(values, topo, step);
           p.after_step(step, {});
           EXPECT_TRUE(values.masked_select(p.mask().eq(0)).eq(0).all().item<bool>()) << "rank " << r;
           const int64_t done = step + 1;
@@ -192,7 +194,7 @@ TEST(ParallelGapCombination, EqualsTheHandComputedCombinationOnBothBackends) {
   }
 }
 
-TEST(MaskedGossip, AGrownWeightIsAveragedOverItsHoldersOnlyAndTheRestAsUsual) {
+TEST(PerWorkerMaskMessages, AGrownWeightIsAveragedOverItsHoldersOnlyAndTheRestAsUsual) {
   // Four workers, K = 2 (ranks 0, 2 grow a; ranks 1, 3 grow c), complete graph with weights 1/4.
   // Worker r holds r + 1 on every coordinate of its own mask.
   std::vector<WorkerEnd> out(4), out_mean(4);
@@ -208,14 +210,15 @@ TEST(MaskedGossip, AGrownWeightIsAveragedOverItsHoldersOnlyAndTheRestAsUsual) {
     PrunerContext ctx;
     ctx.comm = &c;
     Pruner p(parallel_spec(2, 5, 10), layout, values, grads, ctx);
-    MaskedGossip gossip(c);
-    gossip.attach(&p);
+    PrunerMasks own_masks(p);
+    optim::MessageSeam gossip(c);
+    gossip.use_masks(&own_masks);
     p.start();
     const at::Tensor own = p.mask().clone() * static_cast<float>(c.rank() + 1);
     at::Tensor x = own.clone();
-    gossip.neighbor_allreduce(x, topo, 0);
+    gossip.mix(x, topo, 0);
     at::Tensor y = own.clone();
-    gossip.allreduce(y, comm::ReduceOp::Mean);
+    gossip.average(y);
     std::lock_guard<std::mutex> lock(mu);
     out[static_cast<size_t>(c.rank())].values = x;
     out_mean[static_cast<size_t>(c.rank())].values = y;

@@ -69,6 +69,10 @@ int run_train(const TrainArgs& a) {
     std::printf("bytes sent       %.1f MB per worker, %.1f kB per worker per step (%s, %s)\n",
                 s.bytes_sent_per_worker / 1e6, s.bytes_sent_per_step / 1e3, cfg.optimizer.algorithm.c_str(),
                 cfg.cluster.topology.c_str());
+    std::printf("vs dense         %.1f%% of the %.1f kB per worker per step that dense messages would send (%s)\n",
+                100.0 * s.bytes_sent_per_worker / std::max(1.0, s.dense_bytes_sent_per_worker),
+                s.dense_bytes_sent_per_worker / std::max<double>(1.0, static_cast<double>(s.steps)) / 1e3,
+                s.messages.c_str());
     std::printf("modelled comm.   %s per worker on a %g Gbit/s, %g us network (cluster.bandwidth_gbps, latency_us)\n",
                 train::format_duration(s.modelled_comm_s).c_str(), cfg.cluster.bandwidth_gbps, cfg.cluster.latency_us);
   } else {

@@ -88,6 +88,14 @@ class Communicator {
   // included) on both backends; only neighbour traffic. Every rank calls it (with the same step).
   // t contiguous float32/float64, same shape on every rank.
   virtual void neighbor_allreduce(at::Tensor& t, const topology::Topology& topo, int64_t step) = 0;
+  // The in-neighbours' individual tensors at step k (W = topo.matrix(step), self excluded), for
+  // mixing rules that are not a weighted sum (robust aggregation, compressed gossip): result[k] is
+  // a fresh copy of the tensor of topo.in_neighbors(rank(), step)[k], in that order (ascending
+  // rank). Sends t to every out-neighbour. Every rank calls it with the same step, shape and dtype
+  // (any dtype, contiguous); same timeouts and failure messages as neighbor_allreduce, and the
+  // same traffic (traffic.h: B to each out-neighbour, B from each in-neighbour).
+  virtual std::vector<at::Tensor> neighbor_gather(const at::Tensor& t, const topology::Topology& topo,
+                                                  int64_t step) = 0;
   // Reduce over `group` (sorted ranks including this rank); ranks outside the group don't call
   // it. Disjoint groups may run concurrently. InProcess sums in group order.
   virtual void group_allreduce(at::Tensor& t, const std::vector<int>& group, ReduceOp op = ReduceOp::Mean) = 0;

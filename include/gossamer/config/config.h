@@ -123,6 +123,9 @@ struct SparseConfig {
   bool export_model = true;            // write model.sparse (non-zeros only) at the end
   // auto: run pruned layers on the sparse kernels where measured faster; sparse: always; dense: never.
   std::string kernels = "auto";
+  // Several workers: messages carry only the values the mask keeps (optim/message_seam.h); false
+  // sends dense messages (for comparison; parallel GaP needs its per-worker masks and refuses it).
+  bool packed_messages = true;
 };
 
 struct Config {

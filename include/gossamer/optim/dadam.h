@@ -49,6 +49,10 @@ class DAdam : public DistributedOptimizer {
   const DAdamOptions& options() const { return options_; }
   std::map<std::string, at::Tensor> state() const override;
   void load_state(const std::map<std::string, at::Tensor>& state) override;
+  std::string exact_mixing_need() const override;
+
+ protected:
+  std::vector<at::Tensor> algorithm_state_tensors() override;
 
  private:
   const topology::Topology& topology_;

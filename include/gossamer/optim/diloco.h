@@ -32,6 +32,9 @@ class Diloco : public DistributedOptimizer {
   std::map<std::string, at::Tensor> state() const override;
   void load_state(const std::map<std::string, at::Tensor>& state) override;
 
+ protected:
+  std::vector<at::Tensor> algorithm_state_tensors() override;
+
  private:
   DilocoOptions options_;
   std::vector<at::Tensor> anchor_;  // x at the last outer step; empty before the first step

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "gossamer/optim/message_seam.h"
+
 namespace torch::optim {
 class Optimizer;
 }
@@ -44,6 +46,26 @@ class DistributedOptimizer {
   comm::Communicator& communicator() { return comm_; }
   int64_t steps_taken() const { return step_; }
 
+  // How this optimizer's messages travel (message_seam.h): read-only here; change it with
+  // use_masks / set_mixing, which check that the algorithm can work with the result.
+  const MessageSeam& seam() const { return seam_; }
+  // Sparse-aware messages: only the values inside `masks` travel. Needs exactly one parameter
+  // tensor (the flat buffer) of masks->numel() values. Throws std::invalid_argument naming the
+  // algorithm and the masks when the algorithm needs exact linear mixing and the masks differ
+  // between workers. `masks` must outlive the optimizer; null restores dense messages.
+  void use_masks(const MessageMasks* masks);
+  // Replaces the mixing rule (compression, robust aggregation, ...); same check as use_masks.
+  void set_mixing(std::unique_ptr<Mixing> mixing);
+  // Why the algorithm needs every mix to be exact linear mixing with W and every average the
+  // exact mean (empty: it does not). Refused combinations name it.
+  virtual std::string exact_mixing_need() const { return {}; }
+
+  // Every live tensor of optimizer state shaped like a parameter: the local optimizer's buffers
+  // (momenta, Adam moments) and the algorithm's own (algorithm_state_tensors). Handles that share
+  // storage with the state, not copies: a mask multiplied into them in place reaches the
+  // algorithm. Valid until the next step().
+  std::vector<at::Tensor> state_tensors();
+
   // Algorithm state beyond the local optimizer's (previous iterates, trackers, momenta, outer
   // state), for checkpoints: "step" plus "<algorithm>.<what>.<param index>" tensors (copies).
   // load_state(state()) on a fresh optimizer built the same way continues bit for bit.
@@ -62,10 +84,18 @@ class DistributedOptimizer {
   std::vector<at::Tensor> take_tensors(const std::map<std::string, at::Tensor>& in, const std::string& prefix) const;
   static bool has_tensors(const std::map<std::string, at::Tensor>& in, const std::string& prefix);
 
+  // The algorithm's own state tensors shaped like a parameter, by handle (see state_tensors()).
+  virtual std::vector<at::Tensor> algorithm_state_tensors() { return {}; }
+
   std::vector<at::Tensor> params_;
   comm::Communicator& comm_;
+  MessageSeam seam_;  // every message of the algorithm goes through it
   std::unique_ptr<torch::optim::Optimizer> local_;
   int64_t step_ = 0;  // completed step() calls; the gossip step index for time-varying graphs
 };
+
+// The state tensors of a LibTorch optimizer shaped like its parameters (SGD momentum buffers,
+// Adam/AdamW moments), by handle: what a mask must also zero.
+std::vector<at::Tensor> local_state_tensors(torch::optim::Optimizer& local);
 
 }  // namespace gossamer::optim

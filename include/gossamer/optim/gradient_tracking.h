@@ -23,6 +23,10 @@ class GradientTracking : public DistributedOptimizer {
   std::string name() const override { return "gradient-tracking"; }
   std::map<std::string, at::Tensor> state() const override;
   void load_state(const std::map<std::string, at::Tensor>& state) override;
+  std::string exact_mixing_need() const override;
+
+ protected:
+  std::vector<at::Tensor> algorithm_state_tensors() override;
 
  private:
   const topology::Topology& topology_;

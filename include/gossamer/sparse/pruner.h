@@ -16,8 +16,8 @@
 // all workers hold the same mask bit for bit and gossip averaging can never bring a pruned weight
 // back. WoodFisher pruning also moves every worker to the pruned mean model (its weight update is
 // computed for one model). Parallel GaP is the exception inside a phase: each worker grows its
-// own partition, the optimizer's collectives go through MaskedGossip (masked_gossip.h) so that a
-// grown weight is averaged only with the workers that hold it, and at every phase boundary the
+// own partition, the optimizer's messages carry each worker's own mask (sparse/pruner_masks.h and
+// optim/message_seam.h) so that a grown weight is averaged only with the workers that hold it, and at every phase boundary the
 // workers combine their partitions and agree on one mask and one model again. Masks are saved
 // through state() / load_state() for exact resume.
 #pragma once
@@ -129,7 +129,8 @@ class Pruner {
   // The mask rank `rank` holds now (computed, not communicated: every worker knows the common
   // mask and the partition each rank grows). [numel]
   at::Tensor worker_mask(int rank) const;
-  // Increases whenever some worker's mask may have changed (parallel GaP); for caches.
+  // Increases whenever some worker's mask may have changed (every method); for caches such as the
+  // message seam's packed layouts.
   int64_t mask_epoch() const { return mask_epoch_; }
   // Partition rank `rank` keeps dense in parallel GaP (rank mod K), or -1 for other methods.
   int64_t grown_partition(int rank) const;

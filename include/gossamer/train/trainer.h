@@ -41,6 +41,10 @@ struct RunSummary {
   // reductions excluded), and the models' agreement at the end.
   double bytes_sent_per_worker = 0;       // total over the run, mean over workers
   double bytes_sent_per_step = 0;         // per worker per step
+  // What bytes_sent_per_worker would have been with the optimizer's messages dense (the seam's
+  // dense_bytes_sent, computed from comm/traffic.h; every other message as sent).
+  double dense_bytes_sent_per_worker = 0;
+  std::string messages;                   // how the optimizer's messages travel (MessageSeam::describe)
   double modelled_comm_s = 0;             // α-β modelled communication time, mean over workers
   double consensus_distance = 0;          // (1/n) sum_i ||x_i - x_mean||^2
   double worst_worker_accuracy = 0;       // lowest test accuracy of any worker's own model

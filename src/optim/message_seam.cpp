@@ -1,0 +1,292 @@
+#include "gossamer/optim/message_seam.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "gossamer/comm/communicator.h"
+#include "gossamer/comm/kernels.h"
+#include "gossamer/comm/traffic.h"
+#include "gossamer/topology/topology.h"
+
+namespace gossamer::optim {
+
+MessageMasks::~MessageMasks() = default;
+Mixing::~Mixing() = default;
+
+void ExactMixing::mix(comm::Communicator& comm, at::Tensor& x, const topology::Topology& topo, int64_t step) {
+  comm.neighbor_allreduce(x, topo, step);
+}
+
+void ExactMixing::average(comm::Communicator& comm, at::Tensor& x) { comm.allreduce(x, comm::ReduceOp::Mean); }
+
+void ExactMixing::group_average(comm::Communicator& comm, at::Tensor& x, const std::vector<int>& group) {
+  comm.group_allreduce(x, group, comm::ReduceOp::Mean);
+}
+
+MessageSeam::MessageSeam(comm::Communicator& comm) : comm_(comm), mixing_(std::make_unique<ExactMixing>()) {}
+
+MessageSeam::~MessageSeam() = default;
+
+namespace {
+
+void check_combination(const MessageMasks* masks, const Mixing& mixing) {
+  if (masks && masks->may_differ() && !mixing.exact_linear()) {
+    throw std::invalid_argument("message seam: the mixing rule '" + mixing.name() + "' cannot be combined with " +
+                                masks->describe() +
+                                ", which differ between workers: a worker could not tell which coordinates a "
+                                "neighbour's combined message holds; use exact mixing or masks shared by all workers");
+  }
+}
+
+}  // namespace
+
+void MessageSeam::use_masks(const MessageMasks* masks) {
+  if (masks) check_combination(masks, *mixing_);
+  masks_ = masks;
+  epoch_ = -1;
+  layouts_.clear();
+  unions_.clear();
+  scales_.clear();
+}
+
+void MessageSeam::set_mixing(std::unique_ptr<Mixing> mixing) {
+  if (!mixing) throw std::invalid_argument("MessageSeam::set_mixing: the mixing rule must not be null");
+  check_combination(masks_, *mixing);
+  mixing_ = std::move(mixing);
+}
+
+bool MessageSeam::exact_linear() const { return mixing_->exact_linear() && !(masks_ && masks_->may_differ()); }
+
+std::string MessageSeam::describe() const {
+  std::string s = mixing_->name() + " mixing, ";
+  if (!masks_) return s + "dense messages";
+  return s + "messages packed by " + masks_->describe() +
+         (masks_->may_differ() ? " (per-worker masks: each coordinate averaged over the workers holding it)" : "");
+}
+
+void MessageSeam::mix(at::Tensor& x, const topology::Topology& topo, int64_t step) {
+  call(Kind::Mix, x, &topo, step, nullptr);
+}
+
+void MessageSeam::average(at::Tensor& x) { call(Kind::Average, x, nullptr, 0, nullptr); }
+
+void MessageSeam::group_average(at::Tensor& x, const std::vector<int>& group) {
+  call(Kind::Group, x, nullptr, 0, &group);
+}
+
+int64_t MessageSeam::rows_of(const at::Tensor& x, const char* verb) const {
+  const int64_t n = masks_->numel();
+  if (x.numel() == n) return 1;
+  if (x.dim() == 2 && x.size(1) == n) return x.size(0);
+  throw std::invalid_argument(std::string("message seam ") + verb + ": a message of shape " + c10::str(x.sizes()) +
+                              " is neither the flat parameter vector [" + std::to_string(n) +
+                              "] nor a stack [k, " + std::to_string(n) +
+                              "] of them; with sparse-aware messages every message must be one of the two "
+                              "(stack several vectors along dimension 0)");
+}
+
+void MessageSeam::call(Kind kind, at::Tensor& x, const topology::Topology* topo, int64_t step,
+                       const std::vector<int>* group) {
+  const char* verb = kind == Kind::Mix ? "mix" : kind == Kind::Average ? "average" : "group_average";
+  if (!x.defined() || !x.is_contiguous()) {
+    throw std::invalid_argument(std::string("message seam ") + verb + ": the message must be a defined, contiguous tensor");
+  }
+  const comm::NetworkModel& net = comm_.network();
+  const int rank = comm_.rank();
+  uint64_t dense = 0;
+  if (kind == Kind::Mix) {
+    dense = comm::neighbor_traffic(*topo, rank, step, x.nbytes(), net).bytes_sent;
+  } else if (kind == Kind::Average) {
+    dense = comm::ring_allreduce_traffic(comm_.size(), rank, x.numel(), x.element_size(), net).bytes_sent;
+  } else {
+    const int idx = static_cast<int>(std::lower_bound(group->begin(), group->end(), rank) - group->begin());
+    dense = comm::ring_allreduce_traffic(static_cast<int>(group->size()), idx, x.numel(), x.element_size(), net)
+                .bytes_sent;
+  }
+  const uint64_t before = comm_.stats().bytes_sent;
+  const uint64_t values_before = stats_.values_sent;
+  if (!masks_) {
+    run_mixing(kind, x, topo, step, group);
+    stats_.values_sent += static_cast<uint64_t>(x.numel());
+  } else {
+    rows_of(x, verb);  // checks the shape before anything travels
+    if (masks_->epoch() != epoch_) {
+      epoch_ = masks_->epoch();
+      layouts_.clear();
+      unions_.clear();
+      scales_.clear();
+    }
+    if (masks_->differ()) {
+      call_differing(kind, x, topo, step, group);
+    } else {
+      call_shared(kind, x, topo, step, group);
+    }
+  }
+  if (stats_.values_sent == values_before) stats_.values_sent += static_cast<uint64_t>(x.numel());
+  stats_.calls += 1;
+  stats_.bytes_sent += comm_.stats().bytes_sent - before;
+  stats_.dense_bytes_sent += dense;
+  stats_.dense_values += static_cast<uint64_t>(x.numel());
+}
+
+void MessageSeam::run_mixing(Kind kind, at::Tensor& x, const topology::Topology* topo, int64_t step,
+                             const std::vector<int>* group) {
+  switch (kind) {
+    case Kind::Mix: mixing_->mix(comm_, x, *topo, step); break;
+    case Kind::Average: mixing_->average(comm_, x); break;
+    case Kind::Group: mixing_->group_average(comm_, x, *group); break;
+  }
+}
+
+MessageSeam::Layout MessageSeam::make_layout(const at::Tensor& mask) const {
+  if (mask.numel() != masks_->numel()) {
+    throw std::logic_error("message seam: a mask of " + std::to_string(mask.numel()) + " entries for " +
+                           std::to_string(masks_->numel()) + " coordinates");
+  }
+  Layout l;
+  l.index = mask.reshape({-1}).nonzero().reshape({-1});
+  l.kept = l.index.numel();
+  l.dense = l.kept == masks_->numel();
+  return l;
+}
+
+const MessageSeam::Layout& MessageSeam::layout_of(int rank) {
+  auto it = layouts_.find(rank);
+  if (it == layouts_.end()) it = layouts_.emplace(rank, make_layout(masks_->mask(rank))).first;
+  return it->second;
+}
+
+namespace {
+
+// [rows, n] view of a message; rows_of has checked the shape.
+at::Tensor as_rows(at::Tensor& x, int64_t n) { return x.view({x.numel() / std::max<int64_t>(n, 1), n}); }
+
+}  // namespace
+
+void MessageSeam::call_shared(Kind kind, at::Tensor& x, const topology::Topology* topo, int64_t step,
+                              const std::vector<int>* group) {
+  const Layout& l = layout_of(comm_.rank());
+  if (l.dense) {
+    run_mixing(kind, x, topo, step, group);
+    return;
+  }
+  at::Tensor rows = as_rows(x, masks_->numel());
+  const int64_t r = rows.size(0);
+  if (!packed_.defined() || packed_.size(0) != r || packed_.size(1) != l.kept ||
+      packed_.scalar_type() != x.scalar_type()) {
+    packed_ = at::empty({r, l.kept}, x.options());
+  }
+  at::index_select_out(packed_, rows, 1, l.index);
+  run_mixing(kind, packed_, topo, step, group);
+  rows.index_copy_(1, l.index, packed_);
+  stats_.values_sent += static_cast<uint64_t>(r * l.kept);
+}
+
+const at::Tensor& MessageSeam::coordinate_scale(const std::vector<std::pair<int, double>>& weights) {
+  auto it = scales_.find(weights);
+  if (it != scales_.end()) return it->second;
+  const at::Tensor own = masks_->mask(comm_.rank());
+  at::Tensor held = at::zeros_like(own);  // sum_j w_j m_j[c]
+  double total = 0;
+  for (const auto& [j, w] : weights) {
+    held.add_(masks_->mask(j), w);
+    total += w;
+  }
+  // Where this worker holds the coordinate, held >= its own weight; where nobody does, the
+  // combined value is 0 anyway.
+  at::Tensor safe = at::where(held.gt(0), held, at::ones_like(held));
+  return scales_.emplace(weights, own * total / safe).first->second;
+}
+
+void MessageSeam::call_differing(Kind kind, at::Tensor& x, const topology::Topology* topo, int64_t step,
+                                 const std::vector<int>* group) {
+  const int rank = comm_.rank();
+  const int64_t n = masks_->numel();
+  at::Tensor rows = as_rows(x, n);
+  const int64_t r = rows.size(0);
+  std::vector<std::pair<int, double>> weights;
+  if (kind == Kind::Mix) {
+    // Individual packets: worker j sends the values of its own mask; the receiver knows m_j.
+    const auto& row = topo->matrix(step).row(rank);
+    const auto ins = topo->in_neighbors(rank, step);
+    const auto outs = topo->out_neighbors(rank, step);
+    const Layout& mine = layout_of(rank);
+    at::Tensor own = rows.index_select(1, mine.index).contiguous();
+    comm::Bytes payload(static_cast<size_t>(own.nbytes()));
+    if (!payload.empty()) std::memcpy(payload.data(), own.data_ptr(), payload.size());
+    std::vector<std::pair<int, comm::Bytes>> out;
+    for (const auto& nb : outs) out.emplace_back(nb.rank, payload);
+    std::vector<int> from;
+    for (const auto& nb : ins) from.push_back(nb.rank);
+    std::vector<comm::Bytes> packets = comm_.exchange(out, from);
+    stats_.values_sent += static_cast<uint64_t>(r * mine.kept);
+    // Unpack every neighbour's packet to a dense message (zeros outside its mask) and mix in
+    // ascending j with the row's weights: the arithmetic of neighbor_allreduce on dense messages.
+    std::vector<at::Tensor> dense(ins.size());
+    for (size_t k = 0; k < ins.size(); ++k) {
+      const Layout& theirs = layout_of(ins[k].rank);
+      const size_t expected = static_cast<size_t>(r * theirs.kept) * x.element_size();
+      if (packets[k].size() != expected) {
+        throw comm::CommError("message seam mix on rank " + std::to_string(rank) + ": rank " +
+                              std::to_string(ins[k].rank) + " sent " + std::to_string(packets[k].size()) +
+                              " bytes, its mask holds " + std::to_string(expected) +
+                              " (do the workers run the same sparse schedule?)");
+      }
+      dense[k] = at::zeros({r, n}, x.options());
+      if (theirs.kept > 0) {
+        at::Tensor values = at::from_blob(packets[k].data(), {r, theirs.kept}, x.options());
+        dense[k].index_copy_(1, theirs.index, values);
+      }
+    }
+    std::vector<const void*> srcs;
+    std::vector<double> w;
+    for (const auto& nb : row) {
+      if (nb.rank == rank) {
+        srcs.push_back(x.data_ptr());
+      } else {
+        const size_t k = static_cast<size_t>(
+            std::find_if(ins.begin(), ins.end(), [&](const auto& e) { return e.rank == nb.rank; }) - ins.begin());
+        srcs.push_back(dense[k].data_ptr());
+      }
+      w.push_back(nb.weight);
+      weights.emplace_back(nb.rank, nb.weight);
+    }
+    at::Tensor mixed = at::empty_like(x);
+    if (srcs.empty()) {
+      mixed.zero_();
+    } else {
+      comm::mix_in_order(mixed.data_ptr(), srcs, w, x.numel(), x.scalar_type());
+    }
+    x.copy_(mixed);
+  } else {
+    // Averages go over the union of the participants' masks (every coordinate some of them hold).
+    std::vector<int> members;
+    if (kind == Kind::Average) {
+      for (int j = 0; j < comm_.size(); ++j) members.push_back(j);
+    } else {
+      members = *group;
+    }
+    auto it = unions_.find(members);
+    if (it == unions_.end()) {
+      at::Tensor any = masks_->mask(members.front()).clone();
+      for (int j : members) any = at::maximum(any, masks_->mask(j));
+      it = unions_.emplace(members, make_layout(any)).first;
+    }
+    const Layout& u = it->second;
+    if (u.dense) {
+      run_mixing(kind, x, nullptr, 0, group);
+    } else {
+      at::Tensor packed = rows.index_select(1, u.index).contiguous();
+      run_mixing(kind, packed, nullptr, 0, group);
+      rows.index_copy_(1, u.index, packed);
+      stats_.values_sent += static_cast<uint64_t>(r * u.kept);
+    }
+    for (int j : members) weights.emplace_back(j, 1.0);
+  }
+  rows.mul_(coordinate_scale(weights).view({1, n}).to(x.scalar_type()));
+}
+
+}  // namespace gossamer::optim
