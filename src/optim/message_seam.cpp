@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
@@ -155,11 +156,18 @@ MessageSeam::Layout MessageSeam::make_layout(const at::Tensor& mask) const {
 
 const MessageSeam::Layout& MessageSeam::layout_of(int rank) {
   auto it = layouts_.find(rank);
-  if (it == layouts_.end()) it = layouts_.emplace(rank, make_layout(masks_->mask(rank))).first;
+  if (it == layouts_.end()) {
+    const auto t0 = std::chrono::steady_clock::now();  // building a layout is part of packing's cost
+    it = layouts_.emplace(rank, make_layout(masks_->mask(rank))).first;
+    stats_.pack_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
   return it->second;
 }
 
 namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // [rows, n] view of a message; rows_of has checked the shape.
 at::Tensor as_rows(at::Tensor& x, int64_t n) { return x.view({x.numel() / std::max<int64_t>(n, 1), n}); }
@@ -179,9 +187,13 @@ void MessageSeam::call_shared(Kind kind, at::Tensor& x, const topology::Topology
       packed_.scalar_type() != x.scalar_type()) {
     packed_ = at::empty({r, l.kept}, x.options());
   }
+  auto t0 = Clock::now();
   at::index_select_out(packed_, rows, 1, l.index);
+  stats_.pack_seconds += seconds_since(t0);
   run_mixing(kind, packed_, topo, step, group);
+  t0 = Clock::now();
   rows.index_copy_(1, l.index, packed_);
+  stats_.pack_seconds += seconds_since(t0);
   stats_.values_sent += static_cast<uint64_t>(r * l.kept);
 }
 
@@ -214,9 +226,11 @@ void MessageSeam::call_differing(Kind kind, at::Tensor& x, const topology::Topol
     const auto ins = topo->in_neighbors(rank, step);
     const auto outs = topo->out_neighbors(rank, step);
     const Layout& mine = layout_of(rank);
+    auto t0 = Clock::now();
     at::Tensor own = rows.index_select(1, mine.index).contiguous();
     comm::Bytes payload(static_cast<size_t>(own.nbytes()));
     if (!payload.empty()) std::memcpy(payload.data(), own.data_ptr(), payload.size());
+    stats_.pack_seconds += seconds_since(t0);
     std::vector<std::pair<int, comm::Bytes>> out;
     for (const auto& nb : outs) out.emplace_back(nb.rank, payload);
     std::vector<int> from;
@@ -225,6 +239,7 @@ void MessageSeam::call_differing(Kind kind, at::Tensor& x, const topology::Topol
     stats_.values_sent += static_cast<uint64_t>(r * mine.kept);
     // Unpack every neighbour's packet to a dense message (zeros outside its mask) and mix in
     // ascending j with the row's weights: the arithmetic of neighbor_allreduce on dense messages.
+    t0 = Clock::now();
     std::vector<at::Tensor> dense(ins.size());
     for (size_t k = 0; k < ins.size(); ++k) {
       const Layout& theirs = layout_of(ins[k].rank);
@@ -241,6 +256,7 @@ void MessageSeam::call_differing(Kind kind, at::Tensor& x, const topology::Topol
         dense[k].index_copy_(1, theirs.index, values);
       }
     }
+    stats_.pack_seconds += seconds_since(t0);
     std::vector<const void*> srcs;
     std::vector<double> w;
     for (const auto& nb : row) {
@@ -279,9 +295,13 @@ void MessageSeam::call_differing(Kind kind, at::Tensor& x, const topology::Topol
     if (u.dense) {
       run_mixing(kind, x, nullptr, 0, group);
     } else {
+      auto t0 = Clock::now();
       at::Tensor packed = rows.index_select(1, u.index).contiguous();
+      stats_.pack_seconds += seconds_since(t0);
       run_mixing(kind, packed, nullptr, 0, group);
+      t0 = Clock::now();
       rows.index_copy_(1, u.index, packed);
+      stats_.pack_seconds += seconds_since(t0);
       stats_.values_sent += static_cast<uint64_t>(r * u.kept);
     }
     for (int j : members) weights.emplace_back(j, 1.0);

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "gossamer/comm/communicator.h"
+#include "gossamer/sparse/mask_bits.h"
 #include "gossamer/sparse/schedule.h"
 
 namespace gossamer::sparse {
@@ -133,7 +134,12 @@ at::Tensor Pruner::mean_gradients() {
 }
 
 void Pruner::agree_on_mask() {
-  if (world() > 1) ctx_.comm->broadcast(mask_, 0);
+  if (world() > 1) {
+    // One bit per coordinate on the wire; every rank decodes the same bits into the same mask.
+    at::Tensor bits = ctx_.comm->rank() == 0 ? pack_mask_bits(mask_) : at::empty({(mask_.numel() + 7) / 8}, at::kByte);
+    ctx_.comm->broadcast(bits, 0);
+    unpack_mask_bits(bits, mask_);
+  }
   ++mask_epoch_;
 }
 

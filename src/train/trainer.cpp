@@ -95,6 +95,7 @@ struct Window {
 struct Traffic {
   double bytes_sent = 0, modelled_s = 0;
   double dense_bytes_sent = 0;  // bytes_sent with the optimizer's messages counted dense (seam stats)
+  double pack_s = 0;            // time the seam spent packing and unpacking (not checkpointed)
 };
 
 }  // namespace
@@ -398,6 +399,7 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
       const optim::SeamStats& seam_after = s.distributed->seam().stats();
       traffic.dense_bytes_sent += sent - static_cast<double>(seam_after.bytes_sent - seam_before.bytes_sent) +
                                   static_cast<double>(seam_after.dense_bytes_sent - seam_before.dense_bytes_sent);
+      traffic.pack_s += seam_after.pack_seconds - seam_before.pack_seconds;
       traffic.modelled_s += after.modelled_seconds - before.modelled_seconds;
     }
     {
@@ -547,9 +549,11 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
   summary.test_loss = last_eval.mean.loss;
   summary.worst_worker_accuracy = last_eval.worst_accuracy;
   summary.consensus_distance = last_eval.consensus;
-  const auto totals = s.sum_over_workers({traffic.bytes_sent, traffic.modelled_s, traffic.dense_bytes_sent});
+  const auto totals =
+      s.sum_over_workers({traffic.bytes_sent, traffic.modelled_s, traffic.dense_bytes_sent, traffic.pack_s});
   summary.bytes_sent_per_worker = totals[0] / s.world;
   summary.dense_bytes_sent_per_worker = totals[2] / s.world;
+  summary.pack_s_per_worker = totals[3] / s.world;
   if (s.distributed) summary.messages = s.distributed->seam().describe();
   summary.bytes_sent_per_step = step > 0 ? summary.bytes_sent_per_worker / static_cast<double>(step) : 0.0;
   summary.modelled_comm_s = totals[1] / s.world;

@@ -73,6 +73,10 @@ int run_train(const TrainArgs& a) {
                 100.0 * s.bytes_sent_per_worker / std::max(1.0, s.dense_bytes_sent_per_worker),
                 s.dense_bytes_sent_per_worker / std::max<double>(1.0, static_cast<double>(s.steps)) / 1e3,
                 s.messages.c_str());
+    if (s.pack_s_per_worker > 0) {
+      std::printf("packing          %s per worker packing and unpacking messages (%.2f%% of the wall time)\n",
+                  train::format_duration(s.pack_s_per_worker).c_str(), 100.0 * s.pack_s_per_worker / std::max(1e-9, s.wall_s));
+    }
     std::printf("modelled comm.   %s per worker on a %g Gbit/s, %g us network (cluster.bandwidth_gbps, latency_us)\n",
                 train::format_duration(s.modelled_comm_s).c_str(), cfg.cluster.bandwidth_gbps, cfg.cluster.latency_us);
   } else {

@@ -96,6 +96,9 @@ struct SeamStats {
   uint64_t dense_bytes_sent = 0;
   uint64_t values_sent = 0;       // message coordinates carried (per call, rows x layout size)
   uint64_t dense_values = 0;      // the same for dense messages
+  // Wall time spent packing messages into the mask's layout and unpacking them (measured with
+  // steady_clock around those copies; the communication itself is not included).
+  double pack_seconds = 0;
 };
 
 class MessageSeam {

@@ -45,6 +45,7 @@ struct RunSummary {
   // dense_bytes_sent, computed from comm/traffic.h; every other message as sent).
   double dense_bytes_sent_per_worker = 0;
   std::string messages;                   // how the optimizer's messages travel (MessageSeam::describe)
+  double pack_s_per_worker = 0;           // measured time packing/unpacking messages (this invocation)
   double modelled_comm_s = 0;             // α-β modelled communication time, mean over workers
   double consensus_distance = 0;          // (1/n) sum_i ||x_i - x_mean||^2
   double worst_worker_accuracy = 0;       // lowest test accuracy of any worker's own model
