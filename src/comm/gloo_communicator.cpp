@@ -176,24 +176,10 @@ class GlooCommunicator final : public Communicator {
         }
       }
       swap_with_neighbors(t, topo, step, recv_, kTagNeighbor, "neighbor_allreduce");
-      srcs_.clear();
-      weights_.clear();
-      for (const auto& nb : row) {
-        if (nb.rank == rank_) {
-          srcs_.push_back(t.data_ptr());
-        } else {
-          const size_t k = static_cast<size_t>(
-              std::find_if(ins.begin(), ins.end(), [&](const auto& x) { return x.rank == nb.rank; }) - ins.begin());
-          srcs_.push_back(recv_[k].data_ptr());
-        }
-        weights_.push_back(nb.weight);
-      }
+      received_.clear();
+      for (size_t k = 0; k < ins.size(); ++k) received_.push_back(recv_[k].data_ptr());
       if (!mix_.defined() || mix_.nbytes() < nbytes) mix_ = at::empty({static_cast<int64_t>(nbytes)}, at::kByte);
-      if (srcs_.empty()) {
-        std::memset(mix_.data_ptr(), 0, nbytes);
-      } else {
-        mix_in_order(mix_.data_ptr(), srcs_, weights_, numel, t.scalar_type());
-      }
+      mix_row(mix_.data_ptr(), row, rank_, t.data_ptr(), ins, received_, numel, t.scalar_type());
       std::memcpy(t.data_ptr(), mix_.data_ptr(), nbytes);
     }
     record_measured(before, neighbor_traffic(topo, rank_, step, nbytes, network_));
@@ -446,8 +432,7 @@ class GlooCommunicator final : public Communicator {
   std::vector<at::Tensor> recv_;  // neighbour receive buffers, reused across steps
   at::Tensor mix_;
   at::Tensor ring_tmp_;
-  std::vector<const void*> srcs_;
-  std::vector<double> weights_;
+  std::vector<const void*> received_;  // recv_ data pointers, reused
   Wire wire_;
 };
 

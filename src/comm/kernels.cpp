@@ -116,4 +116,27 @@ void mix_in_order(const std::vector<void*>& dsts, const std::vector<const void*>
   }
 }
 
+void mix_row(void* dst, const std::vector<topology::Neighbor>& row, int rank, const void* self,
+             const std::vector<topology::Neighbor>& ins, const std::vector<const void*>& received, int64_t numel,
+             c10::ScalarType dtype) {
+  if (numel <= 0) return;
+  if (row.empty()) {
+    std::memset(dst, 0, static_cast<size_t>(numel) * c10::elementSize(dtype));
+    return;
+  }
+  std::vector<const void*> srcs;
+  std::vector<double> weights;
+  for (const auto& nb : row) {
+    if (nb.rank == rank) {
+      srcs.push_back(self);
+    } else {
+      const auto it = std::find_if(ins.begin(), ins.end(), [&](const topology::Neighbor& x) { return x.rank == nb.rank; });
+      if (it == ins.end()) throw std::logic_error("mix_row: rank " + std::to_string(nb.rank) + " is not an in-neighbour");
+      srcs.push_back(received.at(static_cast<size_t>(it - ins.begin())));
+    }
+    weights.push_back(nb.weight);
+  }
+  mix_in_order(dst, srcs, weights, numel, dtype);
+}
+
 }  // namespace gossamer::comm

@@ -232,9 +232,9 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
   }
   {
     SectionReader r(section(root, "optimizer"), "optimizer");
-    r.read("algorithm", c.optimizer.algorithm,
-           {"parallel-sgd", "dsgd", "dsgd-cta", "gossip-pga", "local-sgd", "d2", "gradient-tracking", "decentlam",
-            "wagma", "diloco", "dadam"});
+    // The name is checked against optim/'s registry in train/ (train::check_optimizer_config): the
+    // list of algorithms lives in one place.
+    r.read("algorithm", c.optimizer.algorithm);
     r.read("period", c.optimizer.period, 1);
     r.read("group_size", c.optimizer.group_size, 1, 1 << 20);
     r.read("global_period", c.optimizer.global_period, 1);

@@ -134,11 +134,7 @@ void DAdam::load_state(const std::map<std::string, at::Tensor>& state) {
 }
 
 std::vector<at::Tensor> DAdam::algorithm_state_tensors() {
-  std::vector<at::Tensor> out;
-  for (const auto* list : {&m_, &v_, &y_sum_, &y_mixed_, &g_prev_}) {
-    for (const auto& t : *list) if (t.defined()) out.push_back(t);
-  }
-  return out;
+  return defined_tensors({&m_, &v_, &y_sum_, &y_mixed_, &g_prev_});
 }
 
 std::string DAdam::exact_mixing_need() const {

@@ -69,13 +69,7 @@ void DecentLam::load_state(const std::map<std::string, at::Tensor>& state) {
   if (has_tensors(state, "decentlam.momentum")) momentum_ = take_tensors(state, "decentlam.momentum");
 }
 
-std::vector<at::Tensor> DecentLam::algorithm_state_tensors() {
-  std::vector<at::Tensor> out;
-  for (const auto* list : {&momentum_}) {
-    for (const auto& t : *list) if (t.defined()) out.push_back(t);
-  }
-  return out;
-}
+std::vector<at::Tensor> DecentLam::algorithm_state_tensors() { return defined_tensors({&momentum_}); }
 
 std::string DecentLam::exact_mixing_need() const {
   return "its gradient estimate (x - W x) / lr is exact only when W is applied exactly";

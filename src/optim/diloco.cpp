@@ -72,12 +72,6 @@ void Diloco::load_state(const std::map<std::string, at::Tensor>& state) {
   if (has_tensors(state, "diloco.outer_momentum")) outer_momentum_ = take_tensors(state, "diloco.outer_momentum");
 }
 
-std::vector<at::Tensor> Diloco::algorithm_state_tensors() {
-  std::vector<at::Tensor> out;
-  for (const auto* list : {&anchor_, &outer_momentum_}) {
-    for (const auto& t : *list) if (t.defined()) out.push_back(t);
-  }
-  return out;
-}
+std::vector<at::Tensor> Diloco::algorithm_state_tensors() { return defined_tensors({&anchor_, &outer_momentum_}); }
 
 }  // namespace gossamer::optim

@@ -26,13 +26,15 @@ void DistributedOptimizer::set_lr(double lr) {
 
 namespace {
 
-// Throws when `need` (an algorithm's exact_mixing_need) is not met by a seam with `exact`.
-void require_exact(const std::string& algorithm, const std::string& need, bool exact, const std::string& seam) {
-  if (need.empty() || exact) return;
-  throw std::invalid_argument(algorithm + " needs exact linear mixing (" + need + "), but its messages would use " +
-                              seam + ", which is not: use an algorithm without that need (dsgd, gossip-pga, "
-                              "local-sgd, parallel-sgd, wagma, diloco) or exact mixing with masks shared by all "
-                              "workers");
+// Throws when `need` (an algorithm's exact_mixing_need) is not met: `breaker` says what would
+// make the mixing inexact, `fix` what to do instead.
+void require_exact(const std::string& algorithm, const std::string& need, const std::string& breaker,
+                   const std::string& fix) {
+  if (need.empty()) return;
+  throw std::invalid_argument(algorithm + " needs exact linear mixing (" + need + "), which " + breaker +
+                              " does not give; " + fix +
+                              ", or use an algorithm without that need (dsgd, dsgd-cta, gossip-pga, local-sgd, "
+                              "parallel-sgd, wagma, diloco)");
 }
 
 }  // namespace
@@ -45,17 +47,25 @@ void DistributedOptimizer::use_masks(const MessageMasks* masks) {
                                   std::to_string(params_.size()) + " parameter tensor(s)" +
                                   (params_.size() == 1 ? " of " + std::to_string(params_[0].numel()) + " values" : ""));
     }
-    const bool exact = seam_.mixing().exact_linear() && !masks->may_differ();
-    require_exact(name(), exact_mixing_need(), exact,
-                  seam_.mixing().name() + " mixing with " + masks->describe() + " (different on each worker)");
+    if (masks->may_differ()) {
+      require_exact(name(), exact_mixing_need(),
+                    "mixing with per-worker masks (" + masks->describe() +
+                        ": each coordinate is averaged over the workers that hold it)",
+                    "use masks that every worker shares (e.g. cyclic instead of parallel GaP)");
+    }
+    if (!seam_.mixing().exact_linear()) {
+      require_exact(name(), exact_mixing_need(), "the '" + seam_.mixing().name() + "' mixing rule",
+                    "use exact mixing");
+    }
   }
   seam_.use_masks(masks);
 }
 
 void DistributedOptimizer::set_mixing(std::unique_ptr<Mixing> mixing) {
   if (!mixing) throw std::invalid_argument(name() + ": the mixing rule must not be null");
-  const bool exact = mixing->exact_linear() && !(seam_.masks() && seam_.masks()->may_differ());
-  require_exact(name(), exact_mixing_need(), exact, "'" + mixing->name() + "' mixing");
+  if (!mixing->exact_linear()) {
+    require_exact(name(), exact_mixing_need(), "the '" + mixing->name() + "' mixing rule", "use exact mixing");
+  }
   seam_.set_mixing(std::move(mixing));
 }
 
@@ -108,6 +118,17 @@ void DistributedOptimizer::put_tensors(std::map<std::string, at::Tensor>& out, c
   for (size_t i = 0; i < tensors.size(); ++i) {
     if (tensors[i].defined()) out[prefix + "." + std::to_string(i)] = tensors[i].detach().clone();
   }
+}
+
+std::vector<at::Tensor> DistributedOptimizer::defined_tensors(
+    std::initializer_list<const std::vector<at::Tensor>*> lists) {
+  std::vector<at::Tensor> out;
+  for (const auto* list : lists) {
+    for (const auto& t : *list) {
+      if (t.defined()) out.push_back(t);
+    }
+  }
+  return out;
 }
 
 bool DistributedOptimizer::has_tensors(const std::map<std::string, at::Tensor>& in, const std::string& prefix) {

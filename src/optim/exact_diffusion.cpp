@@ -59,13 +59,7 @@ void ExactDiffusion::load_state(const std::map<std::string, at::Tensor>& state) 
   if (step_ > 0) psi_ = take_tensors(state, "d2.psi");
 }
 
-std::vector<at::Tensor> ExactDiffusion::algorithm_state_tensors() {
-  std::vector<at::Tensor> out;
-  for (const auto* list : {&psi_}) {
-    for (const auto& t : *list) if (t.defined()) out.push_back(t);
-  }
-  return out;
-}
+std::vector<at::Tensor> ExactDiffusion::algorithm_state_tensors() { return defined_tensors({&psi_}); }
 
 std::string ExactDiffusion::exact_mixing_need() const {
   return "its correction x - psi cancels the consensus error only when every mix is exactly W";

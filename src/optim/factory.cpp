@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "gossamer/comm/communicator.h"
 #include "gossamer/optim/decentlam.h"
@@ -14,33 +15,94 @@
 
 namespace gossamer::optim {
 
-std::vector<std::string> algorithm_names() {
-  return {"parallel-sgd", "dsgd",  "dsgd-cta", "gossip-pga", "local-sgd", "d2",
-          "gradient-tracking", "decentlam", "wagma", "diloco", "dadam"};
-}
-
 namespace {
 
-std::string known_list() {
-  std::string s;
-  for (const auto& n : algorithm_names()) s += (s.empty() ? "" : ", ") + n;
-  return s;
+// What a builder gets: the factory's arguments, the topology checked to be present where needed.
+struct BuildArgs {
+  const AlgorithmOptions& options;
+  std::vector<at::Tensor> params;
+  comm::Communicator& comm;
+  const topology::Topology* topology;  // non-null when the entry needs one
+  std::unique_ptr<torch::optim::Optimizer> local;
+};
+
+struct Entry {
+  const char* name;
+  bool needs_topology;
+  std::function<std::unique_ptr<DistributedOptimizer>(BuildArgs&)> build;
+};
+
+// The one list of algorithms: adding one is its header and source plus one line here.
+const std::vector<Entry>& registry() {
+  static const std::vector<Entry> entries{
+      {"parallel-sgd", false,
+       [](BuildArgs& a) { return std::make_unique<ParallelSgd>(std::move(a.params), a.comm, std::move(a.local)); }},
+      {"dsgd", true,
+       [](BuildArgs& a) {
+         return std::make_unique<DSgd>(std::move(a.params), a.comm, std::move(a.local), *a.topology,
+                                       GossipOrder::AdaptThenCombine);
+       }},
+      {"dsgd-cta", true,
+       [](BuildArgs& a) {
+         return std::make_unique<DSgd>(std::move(a.params), a.comm, std::move(a.local), *a.topology,
+                                       GossipOrder::CombineThenAdapt);
+       }},
+      {"gossip-pga", true,
+       [](BuildArgs& a) {
+         return std::make_unique<GossipPga>(std::move(a.params), a.comm, std::move(a.local), *a.topology,
+                                            a.options.gossip_pga);
+       }},
+      {"local-sgd", false,
+       [](BuildArgs& a) {
+         return std::make_unique<LocalSgd>(std::move(a.params), a.comm, std::move(a.local), a.options.local_sgd);
+       }},
+      {"d2", true,
+       [](BuildArgs& a) {
+         return std::make_unique<ExactDiffusion>(std::move(a.params), a.comm, std::move(a.local), *a.topology);
+       }},
+      {"gradient-tracking", true,
+       [](BuildArgs& a) {
+         return std::make_unique<GradientTracking>(std::move(a.params), a.comm, std::move(a.local), *a.topology);
+       }},
+      {"decentlam", true,
+       [](BuildArgs& a) {
+         return std::make_unique<DecentLam>(std::move(a.params), a.comm, std::move(a.local), *a.topology);
+       }},
+      {"wagma", false,
+       [](BuildArgs& a) {
+         return std::make_unique<Wagma>(std::move(a.params), a.comm, std::move(a.local), a.options.wagma);
+       }},
+      {"diloco", false,
+       [](BuildArgs& a) {
+         return std::make_unique<Diloco>(std::move(a.params), a.comm, std::move(a.local), a.options.diloco);
+       }},
+      {"dadam", true,
+       [](BuildArgs& a) {
+         return std::make_unique<DAdam>(std::move(a.params), a.comm, std::move(a.local), *a.topology,
+                                        a.options.dadam);
+       }},
+  };
+  return entries;
 }
 
-void require_known(const std::string& algorithm) {
-  const auto names = algorithm_names();
-  if (std::find(names.begin(), names.end(), algorithm) == names.end()) {
-    throw std::invalid_argument("unknown distributed optimizer algorithm '" + algorithm + "': known are " +
-                                known_list());
+const Entry& find(const std::string& algorithm) {
+  for (const auto& e : registry()) {
+    if (algorithm == e.name) return e;
   }
+  std::string known;
+  for (const auto& e : registry()) known += (known.empty() ? "" : ", ") + std::string(e.name);
+  throw std::invalid_argument("unknown distributed optimizer algorithm '" + algorithm + "': known are " + known);
 }
 
 }  // namespace
 
-bool algorithm_needs_topology(const std::string& algorithm) {
-  require_known(algorithm);
-  return !(algorithm == "parallel-sgd" || algorithm == "local-sgd" || algorithm == "wagma" || algorithm == "diloco");
+std::vector<std::string> algorithm_names() {
+  std::vector<std::string> names;
+  for (const auto& e : registry()) names.emplace_back(e.name);
+  return names;
 }
+
+bool algorithm_needs_topology(const std::string& algorithm) { return find(algorithm).needs_topology; }
 
 std::unique_ptr<DistributedOptimizer> make_distributed_optimizer(const std::string& algorithm,
                                                                  const AlgorithmOptions& options,
@@ -48,33 +110,13 @@ std::unique_ptr<DistributedOptimizer> make_distributed_optimizer(const std::stri
                                                                  comm::Communicator& comm,
                                                                  const topology::Topology* topology,
                                                                  std::unique_ptr<torch::optim::Optimizer> local) {
-  if (algorithm_needs_topology(algorithm) && topology == nullptr) {
+  const Entry& e = find(algorithm);
+  if (e.needs_topology && topology == nullptr) {
     throw std::invalid_argument("distributed optimizer '" + algorithm +
                                 "' gossips with graph neighbours and needs a topology (none was given)");
   }
-  auto p = std::move(params);
-  auto l = std::move(local);
-  if (algorithm == "parallel-sgd") return std::make_unique<ParallelSgd>(std::move(p), comm, std::move(l));
-  if (algorithm == "local-sgd") return std::make_unique<LocalSgd>(std::move(p), comm, std::move(l), options.local_sgd);
-  if (algorithm == "wagma") return std::make_unique<Wagma>(std::move(p), comm, std::move(l), options.wagma);
-  if (algorithm == "diloco") return std::make_unique<Diloco>(std::move(p), comm, std::move(l), options.diloco);
-  const topology::Topology& topo = *topology;
-  if (algorithm == "dsgd") {
-    return std::make_unique<DSgd>(std::move(p), comm, std::move(l), topo, GossipOrder::AdaptThenCombine);
-  }
-  if (algorithm == "dsgd-cta") {
-    return std::make_unique<DSgd>(std::move(p), comm, std::move(l), topo, GossipOrder::CombineThenAdapt);
-  }
-  if (algorithm == "gossip-pga") {
-    return std::make_unique<GossipPga>(std::move(p), comm, std::move(l), topo, options.gossip_pga);
-  }
-  if (algorithm == "d2") return std::make_unique<ExactDiffusion>(std::move(p), comm, std::move(l), topo);
-  if (algorithm == "gradient-tracking") {
-    return std::make_unique<GradientTracking>(std::move(p), comm, std::move(l), topo);
-  }
-  if (algorithm == "decentlam") return std::make_unique<DecentLam>(std::move(p), comm, std::move(l), topo);
-  if (algorithm == "dadam") return std::make_unique<DAdam>(std::move(p), comm, std::move(l), topo, options.dadam);
-  throw std::logic_error("make_distributed_optimizer: '" + algorithm + "' is listed but not built");
+  BuildArgs args{options, std::move(params), comm, topology, std::move(local)};
+  return e.build(args);
 }
 
 }  // namespace gossamer::optim

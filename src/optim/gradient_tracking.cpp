@@ -61,13 +61,7 @@ void GradientTracking::load_state(const std::map<std::string, at::Tensor>& state
   }
 }
 
-std::vector<at::Tensor> GradientTracking::algorithm_state_tensors() {
-  std::vector<at::Tensor> out;
-  for (const auto* list : {&y_mixed_, &g_prev_}) {
-    for (const auto& t : *list) if (t.defined()) out.push_back(t);
-  }
-  return out;
-}
+std::vector<at::Tensor> GradientTracking::algorithm_state_tensors() { return defined_tensors({&y_mixed_, &g_prev_}); }
 
 std::string GradientTracking::exact_mixing_need() const {
   return "its trackers keep sum_i y_i = sum_i g_i, which holds only when W is applied exactly";

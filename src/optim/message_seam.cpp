@@ -257,25 +257,11 @@ void MessageSeam::call_differing(Kind kind, at::Tensor& x, const topology::Topol
       }
     }
     stats_.pack_seconds += seconds_since(t0);
-    std::vector<const void*> srcs;
-    std::vector<double> w;
-    for (const auto& nb : row) {
-      if (nb.rank == rank) {
-        srcs.push_back(x.data_ptr());
-      } else {
-        const size_t k = static_cast<size_t>(
-            std::find_if(ins.begin(), ins.end(), [&](const auto& e) { return e.rank == nb.rank; }) - ins.begin());
-        srcs.push_back(dense[k].data_ptr());
-      }
-      w.push_back(nb.weight);
-      weights.emplace_back(nb.rank, nb.weight);
-    }
+    std::vector<const void*> received;
+    for (const auto& d : dense) received.push_back(d.data_ptr());
+    for (const auto& nb : row) weights.emplace_back(nb.rank, nb.weight);
     at::Tensor mixed = at::empty_like(x);
-    if (srcs.empty()) {
-      mixed.zero_();
-    } else {
-      comm::mix_in_order(mixed.data_ptr(), srcs, w, x.numel(), x.scalar_type());
-    }
+    comm::mix_row(mixed.data_ptr(), row, rank, x.data_ptr(), ins, received, x.numel(), x.scalar_type());
     x.copy_(mixed);
   } else {
     // Averages go over the union of the participants' masks (every coordinate some of them hold).

@@ -13,6 +13,7 @@
 #include "gossamer/topology/spec.h"
 #include "gossamer/topology/topology.h"
 #include "gossamer/topology/weights.h"
+#include "gossamer/train/optimizer_setup.h"
 #include "gossamer/util/log.h"
 
 namespace gossamer::train {
@@ -60,6 +61,7 @@ data::Dataset first_samples(const data::Dataset& d, int64_t n) {
 }
 
 RunSummary run_training(const config::Config& cfg, bool resume, const std::atomic<bool>* stop) {
+  check_optimizer_config(cfg);  // before loading any data
   const int workers = static_cast<int>(cfg.cluster.workers);
   const bool gloo = cfg.cluster.backend == "gloo";
   // In-process workers share the cores: by default one intra-op thread each.

@@ -12,9 +12,9 @@
 #include <thread>
 
 #include "gossamer/comm/communicator.h"
+#include "gossamer/comm/inprocess_communicator.h"
 #include "gossamer/models/model.h"
 #include "gossamer/optim/distributed_optimizer.h"
-#include "gossamer/optim/factory.h"
 #include "gossamer/sparse/export.h"
 #include "gossamer/sparse/pruner.h"
 #include "gossamer/sparse/pruner_masks.h"
@@ -24,6 +24,7 @@
 #include "gossamer/train/flat_parameters.h"
 #include "gossamer/train/lr_schedule.h"
 #include "gossamer/train/metrics_log.h"
+#include "gossamer/train/optimizer_setup.h"
 #include "gossamer/train/progress.h"
 #include "gossamer/train/sparse_kernels.h"
 #include "gossamer/train/sparse_setup.h"
@@ -45,45 +46,6 @@ int configure_threads(int64_t requested, int64_t blas_threads) {
 }
 
 namespace {
-
-std::unique_ptr<torch::optim::Optimizer> make_local_optimizer(const config::OptimizerConfig& c, at::Tensor flat) {
-  std::vector<at::Tensor> params{flat};
-  if (c.name == "sgd") {
-    return std::make_unique<torch::optim::SGD>(
-        params, torch::optim::SGDOptions(c.lr).momentum(c.momentum).nesterov(c.nesterov).weight_decay(c.weight_decay));
-  }
-  if (c.name == "adamw") {
-    return std::make_unique<torch::optim::AdamW>(
-        params, torch::optim::AdamWOptions(c.lr).betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(c.weight_decay));
-  }
-  throw std::invalid_argument("unknown optimizer '" + c.name + "': use sgd or adamw");
-}
-
-std::unique_ptr<optim::DistributedOptimizer> make_distributed_optimizer(const config::OptimizerConfig& c,
-                                                                        at::Tensor flat, const WorkerContext& ctx) {
-  optim::AlgorithmOptions o;
-  o.gossip_pga.period = c.period;
-  o.local_sgd.period = c.period;
-  o.diloco.period = c.period;
-  o.diloco.outer_lr = c.outer_lr;
-  o.diloco.outer_momentum = c.outer_momentum;
-  o.wagma.group_size = static_cast<int>(c.group_size);
-  o.wagma.global_period = c.global_period;
-  o.dadam.beta1 = c.beta1;
-  o.dadam.beta2 = c.beta2;
-  o.dadam.eps = c.eps;
-  o.dadam.tracking = c.tracking;
-  o.dadam.adapt_then_combine = c.form == "atc";
-  o.dadam.accumulation = c.accumulation;
-  return optim::make_distributed_optimizer(c.algorithm, o, {flat}, *ctx.comm, ctx.topology,
-                                           make_local_optimizer(c, flat));
-}
-
-// Every tensor of optimizer state shaped like the flat parameters (momenta, Adam moments, the
-// algorithm's trackers and anchors), by handle: what a mask must also zero.
-std::vector<at::Tensor> optimizer_state_tensors(torch::optim::Optimizer& local, optim::DistributedOptimizer* distributed) {
-  return distributed ? distributed->state_tensors() : optim::local_state_tensors(local);
-}
 
 // Loss/accuracy accumulated between two log steps, plus the algorithm's traffic; saved in
 // checkpoints so that a resumed run logs the same averages.
@@ -109,8 +71,11 @@ struct Trainer::State {
   int rank = 0, world = 1;
   std::shared_ptr<models::Model> model;
   std::unique_ptr<FlatParameters> flat;
-  std::unique_ptr<torch::optim::Optimizer> local;               // single worker
-  std::unique_ptr<optim::DistributedOptimizer> distributed;     // several workers
+  // One worker is a group of one: its communicator, when the caller passed none (declared before
+  // the optimizer, which talks through it).
+  std::unique_ptr<comm::InProcessGroup> own_group;
+  std::unique_ptr<comm::Communicator> own_comm;
+  std::unique_ptr<optim::DistributedOptimizer> distributed;
   int64_t steps_per_epoch = 1, total_steps = 1;
   std::unique_ptr<LrSchedule> schedule;
   std::unique_ptr<sparse::Pruner> pruner;
@@ -123,22 +88,17 @@ struct Trainer::State {
   State(const config::Config& c, data::Dataset tr, const data::Dataset& te, std::string dir, WorkerContext x)
       : cfg(c), train(std::move(tr)), test(te), out_dir(std::move(dir)), ctx(x) {}
 
-  torch::optim::Optimizer& optimizer() { return distributed ? distributed->local() : *local; }
+  torch::optim::Optimizer& optimizer() { return distributed->local(); }
   bool logger() const { return rank == 0; }
 
   // Sum of `values` over workers (a copy on one worker). Run by every worker at the same point.
   std::vector<double> sum_over_workers(std::vector<double> values) {
-    if (world == 1) return values;
     at::Tensor t = at::tensor(values, at::kDouble);
     ctx.comm->allreduce(t, comm::ReduceOp::Sum);
     return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
   }
   // Mean model into `scratch`; returns (1/n) sum_i ||x_i - x_mean||^2.
   double mean_model_and_consensus() {
-    if (world == 1) {
-      scratch.copy_(flat->values());
-      return 0.0;
-    }
     scratch.copy_(flat->values());
     ctx.comm->allreduce(scratch, comm::ReduceOp::Mean);
     const double local = (flat->values() - scratch).pow(2).sum().item<double>();
@@ -149,11 +109,16 @@ struct Trainer::State {
 Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dataset& test, std::string out_dir,
                  WorkerContext ctx)
     : s_(std::make_unique<State>(cfg, std::move(train), test, std::move(out_dir), ctx)) {
+  check_optimizer_config(cfg);
   if (s_->train.size() == 0) throw std::invalid_argument("Trainer: the training shard is empty");
-  if (ctx.comm) {
-    s_->rank = ctx.comm->rank();
-    s_->world = ctx.comm->size();
+  if (!ctx.comm) {
+    s_->own_group = std::make_unique<comm::InProcessGroup>(1, comm::kDefaultTimeout);
+    s_->own_comm = s_->own_group->communicator(0);
+    s_->ctx.comm = s_->own_comm.get();
   }
+  comm::Communicator& communicator = *s_->ctx.comm;
+  s_->rank = communicator.rank();
+  s_->world = communicator.size();
   if (s_->world != cfg.cluster.workers) {
     throw std::invalid_argument("Trainer: cluster.workers = " + std::to_string(cfg.cluster.workers) + " but " +
                                 std::to_string(s_->world) + " worker(s) are running");
@@ -174,10 +139,12 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
     // Weights only: the run's own optimizer starts fresh (fine-tuning a trained model).
     load_checkpoint(cfg.train.init_from, *s_->model, nullptr, {});
   }
-  if (s_->world > 1) {
-    s_->distributed = make_distributed_optimizer(cfg.optimizer, s_->flat->optimizer_parameter(), ctx);
-  } else {
-    s_->local = make_local_optimizer(cfg.optimizer, s_->flat->optimizer_parameter());
+  {
+    // One worker has nobody to talk to: whatever the algorithm, its step is the local optimizer's,
+    // which is parallel-sgd over a group of one (the mean of one gradient is that gradient, exactly).
+    config::OptimizerConfig oc = cfg.optimizer;
+    if (s_->world == 1) oc.algorithm = "parallel-sgd";
+    s_->distributed = make_distributed_optimizer(oc, s_->flat->optimizer_parameter(), communicator, ctx.topology);
   }
 
   // An epoch is one pass over the whole training set by all workers together. Shards can differ
@@ -186,8 +153,7 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
   // the collectives of the longer-running workers would wait for peers that have already stopped.
   const int64_t global_batch = cfg.train.batch_size * s_->world;
   const int64_t global_samples =
-      s_->world > 1 ? static_cast<int64_t>(std::llround(s_->sum_over_workers({static_cast<double>(s_->train.size())})[0]))
-                    : s_->train.size();
+      static_cast<int64_t>(std::llround(s_->sum_over_workers({static_cast<double>(s_->train.size())})[0]));
   s_->steps_per_epoch = std::max<int64_t>(1, (global_samples + global_batch - 1) / global_batch);
   s_->total_steps = s_->steps_per_epoch * cfg.train.epochs;
 
@@ -205,7 +171,7 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
     std::vector<sparse::ParamSlice> slices;
     for (const auto& sl : s_->flat->slices()) slices.push_back({sl.name, sl.offset, sl.numel, sl.shape});
     sparse::PrunerContext pc;
-    pc.comm = s_->world > 1 ? ctx.comm : nullptr;
+    pc.comm = &communicator;
     for (const auto& l : sparse::prunable_layers(slices)) pc.uses.push_back(s_->model->weight_uses(l.name));
     State* st = s_.get();
     // WoodFisher's gradient samples: mini-batches from a stream of their own, so that taking them
@@ -225,7 +191,8 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
     s_->kernels = std::make_unique<SparseKernelRouter>(*s_->model, *s_->pruner, cfg.sparse.kernels);
     // Messages carry only the values the mask keeps (parallel GaP: each worker's own mask, so that
     // a grown weight is averaged over the workers that hold it; config refuses it unpacked).
-    if (s_->distributed && cfg.sparse.packed_messages && sparse::PrunerMasks::supported(*s_->pruner)) {
+    // (One worker sends no messages.)
+    if (s_->world > 1 && cfg.sparse.packed_messages && sparse::PrunerMasks::supported(*s_->pruner)) {
       s_->message_masks = std::make_unique<sparse::PrunerMasks>(*s_->pruner);
       s_->distributed->use_masks(s_->message_masks.get());
     }
@@ -243,14 +210,8 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
   const std::string ckpt_path =
       s.world == 1 ? s.out_dir + "/checkpoint.pt" : s.out_dir + "/checkpoint-rank" + std::to_string(s.rank) + ".pt";
   const std::string metrics_path = s.out_dir + "/metrics.jsonl";
-  const std::vector<std::string> extra_names =
-      s.distributed ? [&] {
-        std::vector<std::string> names;
-        for (const auto& [k, v] : s.distributed->state()) names.push_back(k);
-        return names;
-      }()
-                    : std::vector<std::string>{};
-  std::vector<std::string> checkpoint_tensor_names = extra_names;
+  std::vector<std::string> checkpoint_tensor_names;
+  for (const auto& [k, v] : s.distributed->state()) checkpoint_tensor_names.push_back(k);
   if (s.pruner) {
     for (const auto& n : s.pruner->state_names()) checkpoint_tensor_names.push_back(n);
   }
@@ -271,7 +232,7 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     traffic.modelled_s = meta.value("modelled_comm_s", 0.0);
     traffic.dense_bytes_sent = meta.value("dense_bytes_sent", traffic.bytes_sent);
     prior_wall_s = meta.value("wall_s", 0.0);
-    if (s.distributed) s.distributed->load_state(ex.tensors);
+    s.distributed->load_state(ex.tensors);
     if (s.pruner) s.pruner->load_state(ex.tensors);
     // Every worker must resume from the same step, or the collectives would not line up.
     const auto agree = s.sum_over_workers({static_cast<double>(step), static_cast<double>(step) * step});
@@ -290,7 +251,7 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
   }
   Progress progress(s.logger() ? parse_progress_mode(cfg.output.progress) : ProgressMode::Off);
 
-  if (s.world > 1 && !resume) {
+  if (!resume) {
     // Same seed gives the same initial weights; the broadcast makes it a guarantee.
     torch::NoGradGuard ng;
     s.ctx.comm->broadcast(s.flat->values(), 0);
@@ -309,7 +270,7 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
                         {"wall_s", wall_s}};
     CheckpointExtras ex;
     ex.meta_json = meta.dump();
-    if (s.distributed) ex.tensors = s.distributed->state();
+    ex.tensors = s.distributed->state();
     if (s.pruner) {
       for (auto& [k, v] : s.pruner->state()) ex.tensors[k] = v;
     }
@@ -370,8 +331,8 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     Batch b = stream.batch(step);
     s.flat->zero_grad();
     // The step's traffic: the algorithm's messages plus any mask agreement of the pruner.
-    const comm::CommStats before = s.world > 1 ? s.ctx.comm->stats() : comm::CommStats{};
-    const optim::SeamStats seam_before = s.distributed ? s.distributed->seam().stats() : optim::SeamStats{};
+    const comm::CommStats before = s.ctx.comm->stats();
+    const optim::SeamStats seam_before = s.distributed->seam().stats();
     if (s.pruner) s.pruner->before_forward(step);
     at::Tensor logits = s.model->forward(b.inputs);
     at::Tensor loss = torch::nn::functional::cross_entropy(logits, b.targets);
@@ -384,15 +345,10 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
                                " on rank " + std::to_string(s.rank) + " (lr " + std::to_string(lr) +
                                "); lower optimizer.lr or add schedule.warmup_epochs");
     }
-    if (s.distributed) {
-      s.distributed->set_lr(lr);
-      s.distributed->step();
-    } else {
-      for (auto& group : s.local->param_groups()) group.options().set_lr(lr);
-      s.local->step();
-    }
-    if (s.pruner) s.pruner->after_step(step, optimizer_state_tensors(s.optimizer(), s.distributed.get()));
-    if (s.world > 1) {
+    s.distributed->set_lr(lr);
+    s.distributed->step();
+    if (s.pruner) s.pruner->after_step(step, s.distributed->state_tensors());
+    {
       const comm::CommStats& after = s.ctx.comm->stats();
       const double sent = static_cast<double>(after.bytes_sent - before.bytes_sent);
       traffic.bytes_sent += sent;
@@ -502,11 +458,11 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     // The run's end: the final mask becomes permanent (also when sparse.end_epoch lies beyond the
     // run). Not on an interrupted or max_steps run, which may resume with its schedule.
     const at::Tensor before_finish = s.pruner->mask().clone();
-    s.pruner->finish(step, optimizer_state_tensors(s.optimizer(), s.distributed.get()));
+    s.pruner->finish(step, s.distributed->state_tensors());
     // Re-evaluate if any worker's mask changed. The decision must be the same on every rank
     // (evaluation runs collectives): with SR-STE each worker held its own mask until now.
     at::Tensor changed = at::tensor({s.pruner->mask().equal(before_finish) ? 0.0 : 1.0}, at::kDouble);
-    if (s.world > 1) s.ctx.comm->allreduce(changed, comm::ReduceOp::Sum);
+    s.ctx.comm->allreduce(changed, comm::ReduceOp::Sum);
     if (changed.item<double>() > 0) evaluated_at_end = false;
     save(prior_wall_s + elapsed(t0));
   }
@@ -554,7 +510,7 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
   summary.bytes_sent_per_worker = totals[0] / s.world;
   summary.dense_bytes_sent_per_worker = totals[2] / s.world;
   summary.pack_s_per_worker = totals[3] / s.world;
-  if (s.distributed) summary.messages = s.distributed->seam().describe();
+  summary.messages = s.distributed->seam().describe();
   summary.bytes_sent_per_step = step > 0 ? summary.bytes_sent_per_worker / static_cast<double>(step) : 0.0;
   summary.modelled_comm_s = totals[1] / s.world;
   summary.wall_s = elapsed(t0);

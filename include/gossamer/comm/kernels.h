@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "gossamer/topology/topology.h"
+
 namespace gossamer::comm {
 
 // r[k] = ((src[0][k] + src[1][k]) + ...) for k in [0, numel), divided by srcs.size() when `mean`
@@ -34,5 +36,13 @@ struct MixTerm {
 // L1/L2 buffers before any dst is written. float32 / float64 only.
 void mix_in_order(const std::vector<void*>& dsts, const std::vector<const void*>& srcs,
                   const std::vector<std::vector<MixTerm>>& rows, int64_t numel, c10::ScalarType dtype);
+
+// One row of W(k) applied to a worker's own tensor and the tensors it received from its
+// in-neighbours: dst = sum over `row`, in its order (ascending j), of w_j * src_j, where src_j is
+// `self` for j == rank and received[k] for j == ins[k].rank. The arithmetic of mix_in_order (an
+// empty row gives 0). dst may not alias a source. float32 / float64 only.
+void mix_row(void* dst, const std::vector<topology::Neighbor>& row, int rank, const void* self,
+             const std::vector<topology::Neighbor>& ins, const std::vector<const void*>& received, int64_t numel,
+             c10::ScalarType dtype);
 
 }  // namespace gossamer::comm

@@ -7,6 +7,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -86,6 +87,8 @@ class DistributedOptimizer {
 
   // The algorithm's own state tensors shaped like a parameter, by handle (see state_tensors()).
   virtual std::vector<at::Tensor> algorithm_state_tensors() { return {}; }
+  // The defined tensors of `lists`, in order (state before the first step is empty or undefined).
+  static std::vector<at::Tensor> defined_tensors(std::initializer_list<const std::vector<at::Tensor>*> lists);
 
   std::vector<at::Tensor> params_;
   comm::Communicator& comm_;

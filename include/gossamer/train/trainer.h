@@ -21,7 +21,8 @@ class Topology;
 
 namespace gossamer::train {
 
-// Where a worker stands in a multi-worker run. The default is a single worker with no communicator.
+// Where a worker stands in a multi-worker run. The default is a single worker: the Trainer then
+// makes its own group of one (a worker that talks to nobody runs the same code path).
 struct WorkerContext {
   comm::Communicator* comm = nullptr;             // required when the run has more than one worker
   const topology::Topology* topology = nullptr;   // required by gossip algorithms
