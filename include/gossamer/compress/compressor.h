@@ -1,0 +1,61 @@
+// Compressor: a tensor to a packet of packed bytes and back (docs/compress.md).
+//
+// encode(x) writes a packet (packet.h: a 24-byte header with format, element count and checksum,
+// then the payload); decode(packet) checks the header and rebuilds the tensor. Random choices come
+// from (options.seed, step) where every rank must make the same choice (random-k's indices, so
+// that a receiver can rebuild them and the packets could be summed), and from (seed, step, rank)
+// where they must be independent (stochastic rounding). Error feedback is not part of a
+// compressor: it is a separate memory (error_feedback.h).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gossamer/comm/communicator.h"
+
+namespace gossamer::compress {
+
+struct CompressorOptions {
+  std::string method = "fp16";  // fp16 | bf16 | sign | topk | randk | qsgd | terngrad
+  double density = 0.01;        // topk, randk: fraction of the coordinates sent, in (0, 1]
+  int64_t levels = 15;          // qsgd: s, the number of positive levels (1..127)
+  int64_t bucket = 512;         // qsgd: coordinates per norm (>= 1)
+  uint64_t seed = 1;            // shared and private random choices
+  // Throws std::invalid_argument naming the field, the value and what is allowed.
+  void validate() const;
+};
+
+// Who encodes what: random choices that must agree use (seed, step), private ones add the rank.
+struct EncodeKey {
+  int64_t step = 0;
+  int rank = 0;
+};
+
+class Compressor {
+ public:
+  virtual ~Compressor();
+  virtual std::string name() const = 0;
+  // The packet header's format byte; distinct per method.
+  virtual uint8_t format() const = 0;
+  // E[decode(encode(x))] = x.
+  virtual bool unbiased() const = 0;
+  // The payload size for `numel` elements (the packet adds kPacketHeaderBytes): what the tests
+  // hold the packets to.
+  virtual size_t payload_bytes(int64_t numel) const = 0;
+  // x: contiguous float32, any shape (encoded flat).
+  virtual comm::Bytes encode(const at::Tensor& x, const EncodeKey& key) const = 0;
+  // The [numel] float32 tensor `packet` encodes; `key` is the sender's (its rank names it in errors).
+  // Throws PacketError for a packet that is truncated, corrupted or not of this compressor.
+  virtual at::Tensor decode(const comm::Bytes& packet, int64_t numel, const EncodeKey& key) const = 0;
+};
+
+// Every method name make_compressor accepts.
+std::vector<std::string> compressor_names();
+// Builds and validates; throws std::invalid_argument for an unknown method (listing the known ones).
+std::unique_ptr<Compressor> make_compressor(const CompressorOptions& options);
+
+}  // namespace gossamer::compress

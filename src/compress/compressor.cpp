@@ -1,0 +1,90 @@
+#include "gossamer/compress/compressor.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "methods.h"
+
+namespace gossamer::compress {
+
+Compressor::~Compressor() = default;
+
+std::vector<std::string> compressor_names() { return {"fp16", "bf16", "sign", "topk", "randk", "qsgd", "terngrad"}; }
+
+void CompressorOptions::validate() const {
+  if (!(density > 0.0 && density <= 1.0)) {
+    throw std::invalid_argument("CompressorOptions.density = " + std::to_string(density) +
+                                ": must be in (0, 1] (the fraction of coordinates sent)");
+  }
+  if (levels < 1 || levels > 127) {
+    throw std::invalid_argument("CompressorOptions.levels = " + std::to_string(levels) +
+                                ": must be in [1, 127] (QSGD's positive levels; 15 is 5 bits per coordinate)");
+  }
+  if (bucket < 1) {
+    throw std::invalid_argument("CompressorOptions.bucket = " + std::to_string(bucket) + ": must be >= 1");
+  }
+}
+
+std::unique_ptr<Compressor> make_compressor(const CompressorOptions& o) {
+  o.validate();
+  if (o.method == "fp16") return detail::make_half(false);
+  if (o.method == "bf16") return detail::make_half(true);
+  if (o.method == "sign") return detail::make_sign();
+  if (o.method == "topk") return detail::make_topk(o.density);
+  if (o.method == "randk") return detail::make_randk(o.density, o.seed);
+  if (o.method == "qsgd") return detail::make_qsgd(o.levels, o.bucket, o.seed);
+  if (o.method == "terngrad") return detail::make_terngrad(o.seed);
+  std::string known;
+  for (const auto& n : compressor_names()) known += (known.empty() ? "" : ", ") + n;
+  throw std::invalid_argument("unknown compressor '" + o.method + "': known are " + known);
+}
+
+namespace detail {
+
+at::Tensor flat_input(const at::Tensor& x, const char* method) {
+  if (!x.defined() || x.scalar_type() != at::kFloat || !x.is_contiguous()) {
+    throw std::invalid_argument(std::string(method) + ": encodes contiguous float32 tensors only");
+  }
+  return x.reshape({-1});
+}
+
+int64_t kept_count(double density, int64_t numel) {
+  if (numel <= 0) return 0;
+  return std::max<int64_t>(1, std::min<int64_t>(numel, std::llround(density * static_cast<double>(numel))));
+}
+
+at::Generator generator_for(uint64_t seed, int64_t step, int rank) {
+  // splitmix64-style mixing so that nearby (seed, step, rank) give unrelated streams.
+  uint64_t z = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step) * 0xBF58476D1CE4E5B9ull +
+               static_cast<uint64_t>(rank + 1) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return at::detail::createCPUGenerator(z);
+}
+
+void pack_fields(const uint8_t* values, int64_t count, int width, uint8_t* out) {
+  if (width != 1 && width != 2 && width != 4 && width != 8) throw std::logic_error("pack_fields: width must divide 8");
+  const int per_byte = 8 / width;
+  const size_t bytes = packed_bytes(count, width);
+  for (size_t o = 0; o < bytes; ++o) {
+    const int64_t first = static_cast<int64_t>(o) * per_byte;
+    const int64_t n = std::min<int64_t>(per_byte, count - first);
+    uint32_t byte = 0;
+    for (int64_t j = 0; j < n; ++j) byte |= static_cast<uint32_t>(values[first + j]) << (j * width);
+    out[o] = static_cast<uint8_t>(byte);
+  }
+}
+
+void unpack_fields(const uint8_t* in, int64_t count, int width, uint8_t* values) {
+  if (width != 1 && width != 2 && width != 4 && width != 8) throw std::logic_error("unpack_fields: width must divide 8");
+  const int per_byte = 8 / width;
+  const uint32_t field = (1u << width) - 1;
+  for (int64_t i = 0; i < count; ++i) {
+    values[i] = static_cast<uint8_t>((in[i / per_byte] >> ((i % per_byte) * width)) & field);
+  }
+}
+
+}  // namespace detail
+}  // namespace gossamer::compress
