@@ -1,5 +1,6 @@
 #include "gossamer/compress/compressor.h"
 
+#include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
@@ -11,6 +12,18 @@
 namespace gossamer::compress {
 
 Compressor::~Compressor() = default;
+
+comm::Bytes Compressor::encode(const at::Tensor& x, const EncodeKey& key) const {
+  comm::Bytes p;
+  encode_into(x, key, p);
+  return p;
+}
+
+at::Tensor Compressor::decode(const comm::Bytes& packet, int64_t numel, const EncodeKey& key) const {
+  at::Tensor out = at::empty({numel}, at::kFloat);
+  decode_into(packet, out, key);
+  return out;
+}
 
 std::vector<std::string> compressor_names() { return {"fp16", "bf16", "sign", "topk", "randk", "qsgd", "terngrad"}; }
 
@@ -51,17 +64,34 @@ at::Tensor flat_input(const at::Tensor& x, const char* method) {
   return x.reshape({-1});
 }
 
+int64_t checked_output(const at::Tensor& out, const std::string& method) {
+  if (!out.defined() || out.scalar_type() != at::kFloat || !out.is_contiguous()) {
+    throw std::invalid_argument(method + ": decodes into contiguous float32 tensors only");
+  }
+  return out.numel();
+}
+
 int64_t kept_count(double density, int64_t numel) {
   if (numel <= 0) return 0;
   return std::max<int64_t>(1, std::min<int64_t>(numel, std::llround(density * static_cast<double>(numel))));
 }
 
-at::Generator generator_for(uint64_t seed, int64_t step, int rank) {
+uint64_t stream_seed(uint64_t seed, int64_t step, int rank) {
   // splitmix64-style mixing so that nearby (seed, step, rank) give unrelated streams.
   uint64_t z = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(step) * 0xBF58476D1CE4E5B9ull +
                static_cast<uint64_t>(rank + 1) * 0x94D049BB133111EBull;
   z ^= z >> 31;
-  return at::detail::createCPUGenerator(z);
+  return FastRng(z).next();
+}
+
+at::Generator generator_for(uint64_t seed, int64_t step, int rank) {
+  return at::detail::createCPUGenerator(stream_seed(seed, step, rank));
+}
+
+uint8_t* scratch_bytes(size_t bytes) {
+  thread_local std::vector<uint8_t> buffer;
+  if (buffer.size() < bytes) buffer.resize(bytes);
+  return buffer.data();
 }
 
 void pack_fields(const uint8_t* values, int64_t count, int width, uint8_t* out) {

@@ -15,21 +15,22 @@ class Half final : public Compressor {
   bool unbiased() const override { return false; }
   size_t payload_bytes(int64_t numel) const override { return static_cast<size_t>(numel) * 2; }
 
-  comm::Bytes encode(const at::Tensor& x, const EncodeKey&) const override {
+  void encode_into(const at::Tensor& x, const EncodeKey&, comm::Bytes& p) const override {
     const at::Tensor flat = flat_input(x, bf16_ ? "bf16" : "fp16");
-    const at::Tensor h = flat.to(bf16_ ? at::kBFloat16 : at::kHalf).contiguous();
-    comm::Bytes p = new_packet(format(), flat.numel(), payload_bytes(flat.numel()));
-    if (h.numel() > 0) std::memcpy(p.data() + kPacketHeaderBytes, h.data_ptr(), payload_bytes(flat.numel()));
+    start_packet(p, format(), flat.numel(), payload_bytes(flat.numel()));
+    if (flat.numel() > 0) {
+      at::from_blob(p.data() + kPacketHeaderBytes, {flat.numel()}, bf16_ ? at::kBFloat16 : at::kHalf).copy_(flat);
+    }
     seal_packet(p);
-    return p;
   }
 
-  at::Tensor decode(const comm::Bytes& packet, int64_t numel, const EncodeKey& key) const override {
+  void decode_into(const comm::Bytes& packet, at::Tensor& out, const EncodeKey& key) const override {
+    const int64_t numel = checked_output(out, name());
     const Payload pl = open_packet(packet, format(), numel, key.rank, name());
     if (pl.size != payload_bytes(numel)) throw PacketError(name() + " packet from rank " + std::to_string(key.rank) + " has a payload of the wrong size");
-    at::Tensor h = at::empty({numel}, bf16_ ? at::kBFloat16 : at::kHalf);
-    if (numel > 0) std::memcpy(h.data_ptr(), pl.data, pl.size);
-    return h.to(at::kFloat);
+    if (numel > 0) {
+      out.copy_(at::from_blob(const_cast<uint8_t*>(pl.data), {numel}, bf16_ ? at::kBFloat16 : at::kHalf));
+    }
   }
 
  private:

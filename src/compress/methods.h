@@ -20,12 +20,35 @@ std::unique_ptr<Compressor> make_terngrad(uint64_t seed);
 // Format bytes (packet.h); never reuse a number for another method.
 enum Format : uint8_t { kFp16 = 1, kBf16 = 2, kSign = 3, kTopk = 4, kRandk = 5, kQsgd = 6, kTerngrad = 7 };
 
+// out.numel() after checking that `out` is a contiguous float32 tensor to decode into.
+int64_t checked_output(const at::Tensor& out, const std::string& method);
 // The flat float32 view of an input, checked.
 at::Tensor flat_input(const at::Tensor& x, const char* method);
 // k = max(1, round(density * numel)) coordinates (0 for an empty tensor).
 int64_t kept_count(double density, int64_t numel);
 // A generator for (seed, step) (shared) or (seed, step, rank) (private, rank >= 0).
 at::Generator generator_for(uint64_t seed, int64_t step, int rank = -1);
+
+// A seed for the stream of (seed, step) (shared by every rank) or (seed, step, rank) (private).
+uint64_t stream_seed(uint64_t seed, int64_t step, int rank = -1);
+
+// splitmix64: a small, fast generator for the per-coordinate draws of the fused encoders (ATen's
+// mt19937 at::rand was the slowest part of QSGD's and TernGrad's encode).
+struct FastRng {
+  uint64_t state;
+  explicit FastRng(uint64_t seed) : state(seed) {}
+  uint64_t next() {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, 1) with 24 random bits.
+  float uniform() { return static_cast<float>(next() >> 40) * (1.0f / 16777216.0f); }
+};
+
+// A per-thread scratch buffer of at least `bytes` (reused: fresh memory is slow to touch here).
+uint8_t* scratch_bytes(size_t bytes);
 
 // Fixed-width fields (width 1, 2, 4 or 8 bits) packed into bytes: field i occupies bits
 // [i*w, (i+1)*w), least significant first.

@@ -35,18 +35,18 @@ T get(const comm::Bytes& b, size_t at) {
 
 }  // namespace
 
-comm::Bytes new_packet(uint8_t format, int64_t numel, size_t payload_bytes) {
+void start_packet(comm::Bytes& b, uint8_t format, int64_t numel, size_t payload_bytes) {
   if (payload_bytes > UINT32_MAX) {
     throw std::invalid_argument("compressed packet: a payload of " + std::to_string(payload_bytes) +
                                 " bytes exceeds the format's 4 GiB limit; compress smaller tensors");
   }
-  comm::Bytes b(kPacketHeaderBytes + payload_bytes, 0);
+  b.resize(kPacketHeaderBytes + payload_bytes);
+  std::memset(b.data(), 0, kPacketHeaderBytes);
   std::memcpy(b.data(), kMagic, 4);
   b[4] = kPacketVersion;
   b[5] = format;
   put<int64_t>(b, 8, numel);
   put<uint32_t>(b, 16, static_cast<uint32_t>(payload_bytes));
-  return b;
 }
 
 void seal_packet(comm::Bytes& packet) {

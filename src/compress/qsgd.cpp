@@ -26,53 +26,67 @@ class Qsgd final : public Compressor {
     return static_cast<size_t>(buckets(numel)) * 4 + packed_bytes(numel, width_);
   }
 
-  comm::Bytes encode(const at::Tensor& x, const EncodeKey& key) const override {
+  void encode_into(const at::Tensor& x, const EncodeKey& key, comm::Bytes& p) const override {
     const at::Tensor flat = flat_input(x, "qsgd");
     const int64_t n = flat.numel(), nb = buckets(n);
-    comm::Bytes p = new_packet(format(), n, payload_bytes(n));
-    if (n > 0) {
-      // [nb, B] with the last bucket zero-padded; norms per bucket.
-      at::Tensor padded = at::zeros({nb * bucket_}, at::kFloat);
-      padded.narrow(0, 0, n).copy_(flat);
-      at::Tensor rows = padded.view({nb, bucket_});
-      const at::Tensor norms = rows.norm(2, 1).contiguous();  // [nb]
-      const at::Tensor safe = at::where(norms.gt(0), norms, at::ones_like(norms)).unsqueeze(1);
-      const at::Tensor scaled = rows.abs().div(safe).mul_(static_cast<double>(s_));  // in [0, s]
-      const at::Tensor low = scaled.floor();
-      at::Generator g = generator_for(seed_, key.step, key.rank);
-      const at::Tensor up = at::rand(scaled.sizes(), g).lt(scaled - low);
-      const at::Tensor level = (low + up.to(at::kFloat)).clamp_(0, static_cast<double>(s_)).to(at::kByte);
-      const at::Tensor negative = rows.lt(0).to(at::kByte);
-      const at::Tensor fields =
-          level.bitwise_or(negative.bitwise_left_shift(width_ - 1)).reshape({-1}).narrow(0, 0, n).contiguous();
-      uint8_t* out = p.data() + kPacketHeaderBytes;
-      std::memcpy(out, norms.data_ptr(), static_cast<size_t>(nb) * 4);
-      pack_fields(fields.data_ptr<uint8_t>(), n, width_, out + nb * 4);
+    start_packet(p, format(), n, payload_bytes(n));
+    const float* v = flat.data_ptr<float>();
+    uint8_t* out = p.data() + kPacketHeaderBytes;
+    uint8_t* fields = scratch_bytes(static_cast<size_t>(n));
+    FastRng rng(stream_seed(seed_, key.step, key.rank));
+    const uint8_t sign_bit = static_cast<uint8_t>(1u << (width_ - 1));
+    const float s = static_cast<float>(s_);
+    // Bucket norms with ATen's vectorised reduction: the full buckets as rows, then the rest.
+    const int64_t full = n / bucket_;
+    float* norms = reinterpret_cast<float*>(out);
+    if (full > 0) {
+      at::Tensor nf = at::from_blob(norms, {full}, at::kFloat);
+      at::norm_out(nf, flat.narrow(0, 0, full * bucket_).view({full, bucket_}), 2, {1});
     }
+    if (nb > full) norms[full] = flat.narrow(0, full * bucket_, n - full * bucket_).norm(2).item<float>();
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t begin = b * bucket_, end = std::min(n, begin + bucket_);
+      const float norm = norms[b];
+      const float inv = norm > 0 ? s / norm : 0.f;
+      for (int64_t i = begin; i < end; ++i) {
+        // Unbiased stochastic rounding of s|v|/norm to its neighbouring integer levels.
+        const float a = std::fabs(v[i]) * inv;
+        float level = std::floor(a);
+        if (rng.uniform() < a - level) level += 1.f;
+        const uint8_t l = static_cast<uint8_t>(std::min(level, s));
+        fields[i] = static_cast<uint8_t>(l | (v[i] < 0 ? sign_bit : 0));
+      }
+    }
+    pack_fields(fields, n, width_, out + nb * 4);
     seal_packet(p);
-    return p;
   }
 
-  at::Tensor decode(const comm::Bytes& packet, int64_t numel, const EncodeKey& key) const override {
+  void decode_into(const comm::Bytes& packet, at::Tensor& out, const EncodeKey& key) const override {
+    const int64_t numel = checked_output(out, name());
     const Payload pl = open_packet(packet, format(), numel, key.rank, name());
     if (pl.size != payload_bytes(numel)) {
       throw PacketError("qsgd packet from rank " + std::to_string(key.rank) + " has a payload of the wrong size");
     }
-    if (numel == 0) return at::zeros({0}, at::kFloat);
+    float* y = out.data_ptr<float>();
     const int64_t nb = buckets(numel);
-    at::Tensor norms = at::empty({nb}, at::kFloat);
-    std::memcpy(norms.data_ptr(), pl.data, static_cast<size_t>(nb) * 4);
-    at::Tensor fields = at::zeros({nb * bucket_}, at::kByte);
-    unpack_fields(pl.data + nb * 4, numel, width_, fields.data_ptr<uint8_t>());
-    const int sign_bit = 1 << (width_ - 1);
-    const at::Tensor level = fields.bitwise_and(sign_bit - 1).to(at::kFloat);
-    if (level.max().item<float>() > static_cast<float>(s_)) {
-      throw PacketError("qsgd packet from rank " + std::to_string(key.rank) + " holds a level above s = " +
-                        std::to_string(s_));
+    uint8_t* fields = scratch_bytes(static_cast<size_t>(numel));
+    unpack_fields(pl.data + nb * 4, numel, width_, fields);
+    const uint8_t sign_bit = static_cast<uint8_t>(1u << (width_ - 1));
+    for (int64_t b = 0; b < nb; ++b) {
+      float norm;
+      std::memcpy(&norm, pl.data + b * 4, 4);
+      const float unit = norm / static_cast<float>(s_);
+      const int64_t begin = b * bucket_, end = std::min(numel, begin + bucket_);
+      for (int64_t i = begin; i < end; ++i) {
+        const uint8_t level = fields[i] & static_cast<uint8_t>(sign_bit - 1);
+        if (level > s_) {
+          throw PacketError("qsgd packet from rank " + std::to_string(key.rank) + " holds a level above s = " +
+                            std::to_string(s_));
+        }
+        const float m = unit * static_cast<float>(level);
+        y[i] = (fields[i] & sign_bit) ? -m : m;
+      }
     }
-    const at::Tensor sign = 1.0 - 2.0 * fields.bitwise_and(sign_bit).ne(0).to(at::kFloat);
-    at::Tensor v = (level * sign).view({nb, bucket_}).mul_(norms.unsqueeze(1)).div_(static_cast<double>(s_));
-    return v.reshape({-1}).narrow(0, 0, numel).contiguous();
   }
 
  private:

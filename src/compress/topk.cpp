@@ -1,6 +1,8 @@
 // Top-k: the k = round(density * d) coordinates of largest magnitude, as k int32 indices (ascending)
 // and k float32 values. Biased (a contraction: ||C(x) - x||^2 <= (1 - k/d) ||x||^2): use it with
 // error feedback.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "methods.h"
@@ -16,32 +18,47 @@ class TopK final : public Compressor {
   bool unbiased() const override { return false; }
   size_t payload_bytes(int64_t numel) const override { return static_cast<size_t>(kept_count(density_, numel)) * 8; }
 
-  comm::Bytes encode(const at::Tensor& x, const EncodeKey&) const override {
+  void encode_into(const at::Tensor& x, const EncodeKey&, comm::Bytes& p) const override {
     const at::Tensor flat = flat_input(x, "topk");
     const int64_t n = flat.numel();
     if (n > INT32_MAX) throw std::invalid_argument("topk: more than 2^31 - 1 coordinates in one message");
     const int64_t k = kept_count(density_, n);
-    comm::Bytes p = new_packet(format(), n, payload_bytes(n));
+    start_packet(p, format(), n, payload_bytes(n));
     if (k > 0) {
-      const at::Tensor idx = std::get<0>(std::get<1>(flat.abs().topk(k, 0, /*largest=*/true, /*sorted=*/false)).sort());
-      const at::Tensor i32 = idx.to(at::kInt).contiguous();
-      const at::Tensor vals = flat.index_select(0, idx).contiguous();
+      // The k-th largest magnitude by selection (O(d)), then one ascending scan: every coordinate
+      // above it, and those equal to it, lowest index first, until k are taken.
+      const float* v = flat.data_ptr<float>();
+      float* mags = reinterpret_cast<float*>(scratch_bytes(static_cast<size_t>(n) * 4));
+      for (int64_t i = 0; i < n; ++i) mags[i] = std::fabs(v[i]);
+      std::nth_element(mags, mags + (n - k), mags + n);
+      const float threshold = mags[n - k];
+      int64_t above = 0;
+      for (int64_t i = 0; i < n; ++i) above += std::fabs(v[i]) > threshold;
+      int64_t ties = k - above;
       uint8_t* out = p.data() + kPacketHeaderBytes;
-      std::memcpy(out, i32.data_ptr(), static_cast<size_t>(k) * 4);
-      std::memcpy(out + k * 4, vals.data_ptr(), static_cast<size_t>(k) * 4);
+      int64_t taken = 0;
+      for (int64_t i = 0; i < n && taken < k; ++i) {
+        const float m = std::fabs(v[i]);
+        if (m > threshold || (m == threshold && ties-- > 0)) {
+          const int32_t index = static_cast<int32_t>(i);
+          std::memcpy(out + taken * 4, &index, 4);
+          std::memcpy(out + (k + taken) * 4, v + i, 4);
+          ++taken;
+        }
+      }
     }
     seal_packet(p);
-    return p;
   }
 
-  at::Tensor decode(const comm::Bytes& packet, int64_t numel, const EncodeKey& key) const override {
+  void decode_into(const comm::Bytes& packet, at::Tensor& out, const EncodeKey& key) const override {
+    const int64_t numel = checked_output(out, name());
     const Payload pl = open_packet(packet, format(), numel, key.rank, name());
     const int64_t k = kept_count(density_, numel);
     if (pl.size != payload_bytes(numel)) {
       throw PacketError("topk packet from rank " + std::to_string(key.rank) + " has a payload of the wrong size");
     }
-    at::Tensor out = at::zeros({numel}, at::kFloat);
-    if (k == 0) return out;
+    out.zero_();
+    if (k == 0) return;
     at::Tensor i32 = at::empty({k}, at::kInt), vals = at::empty({k}, at::kFloat);
     std::memcpy(i32.data_ptr(), pl.data, static_cast<size_t>(k) * 4);
     std::memcpy(vals.data_ptr(), pl.data + k * 4, static_cast<size_t>(k) * 4);
@@ -50,7 +67,6 @@ class TopK final : public Compressor {
                         std::to_string(numel) + ")");
     }
     out.index_copy_(0, i32.to(at::kLong), vals);
-    return out;
   }
 
  private:

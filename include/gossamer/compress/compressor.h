@@ -46,11 +46,16 @@ class Compressor {
   // The payload size for `numel` elements (the packet adds kPacketHeaderBytes): what the tests
   // hold the packets to.
   virtual size_t payload_bytes(int64_t numel) const = 0;
-  // x: contiguous float32, any shape (encoded flat).
-  virtual comm::Bytes encode(const at::Tensor& x, const EncodeKey& key) const = 0;
-  // The [numel] float32 tensor `packet` encodes; `key` is the sender's (its rank names it in errors).
-  // Throws PacketError for a packet that is truncated, corrupted or not of this compressor.
-  virtual at::Tensor decode(const comm::Bytes& packet, int64_t numel, const EncodeKey& key) const = 0;
+  // x: contiguous float32, any shape (encoded flat) into `packet`, whose storage is reused.
+  virtual void encode_into(const at::Tensor& x, const EncodeKey& key, comm::Bytes& packet) const = 0;
+  // The tensor `packet` encodes, written into `out` (contiguous float32; its numel is the element
+  // count expected); `key` is the sender's (its rank names it in errors). Throws PacketError for a
+  // packet that is truncated, corrupted or not of this compressor; `out` is then unspecified.
+  virtual void decode_into(const comm::Bytes& packet, at::Tensor& out, const EncodeKey& key) const = 0;
+
+  // The same into fresh storage (first touch of fresh memory is slow here: reuse buffers in loops).
+  comm::Bytes encode(const at::Tensor& x, const EncodeKey& key) const;
+  at::Tensor decode(const comm::Bytes& packet, int64_t numel, const EncodeKey& key) const;
 };
 
 // Every method name make_compressor accepts.

@@ -30,9 +30,9 @@ class PacketError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// A packet with room for `payload_bytes` after the header; write the payload at
-// data() + kPacketHeaderBytes, then call seal_packet.
-comm::Bytes new_packet(uint8_t format, int64_t numel, size_t payload_bytes);
+// Makes `packet` (reusing its storage) a header for `payload_bytes` of payload; write the payload
+// at data() + kPacketHeaderBytes (every byte: old contents are not cleared), then seal_packet.
+void start_packet(comm::Bytes& packet, uint8_t format, int64_t numel, size_t payload_bytes);
 // Fills in the checksum of the payload written since new_packet.
 void seal_packet(comm::Bytes& packet);
 
