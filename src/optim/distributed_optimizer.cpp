@@ -63,6 +63,11 @@ void DistributedOptimizer::use_masks(const MessageMasks* masks) {
 
 void DistributedOptimizer::set_mixing(std::unique_ptr<Mixing> mixing) {
   if (!mixing) throw std::invalid_argument(name() + ": the mixing rule must not be null");
+  if (gossips() && !mixing->supports_mix()) {
+    throw std::invalid_argument(name() + " mixes with graph neighbours, and the '" + mixing->name() +
+                                "' mixing rule only averages over all workers or a group: use it with parallel-sgd, "
+                                "local-sgd, wagma or diloco");
+  }
   if (!mixing->exact_linear()) {
     require_exact(name(), exact_mixing_need(), "the '" + mixing->name() + "' mixing rule", "use exact mixing");
   }

@@ -34,6 +34,11 @@ MessageSeam::~MessageSeam() = default;
 namespace {
 
 void check_combination(const MessageMasks* masks, const Mixing& mixing) {
+  if (masks && !mixing.accepts_packed()) {
+    throw std::invalid_argument("message seam: the mixing rule '" + mixing.name() + "' keeps state shaped like its " +
+                                "messages, which cannot follow " + masks->describe() +
+                                " when they change; use it with dense messages (or without error feedback)");
+  }
   if (masks && masks->may_differ() && !mixing.exact_linear()) {
     throw std::invalid_argument("message seam: the mixing rule '" + mixing.name() + "' cannot be combined with " +
                                 masks->describe() +

@@ -46,6 +46,7 @@ class DAdam : public DistributedOptimizer {
         const topology::Topology& topology, DAdamOptions options = {});
   void step() override;
   std::string name() const override { return "dadam"; }
+  bool gossips() const override { return true; }
   const DAdamOptions& options() const { return options_; }
   std::map<std::string, at::Tensor> state() const override;
   void load_state(const std::map<std::string, at::Tensor>& state) override;

@@ -24,6 +24,7 @@ class DecentLam : public DistributedOptimizer {
             const topology::Topology& topology);
   void step() override;
   std::string name() const override { return "decentlam"; }
+  bool gossips() const override { return true; }
   std::map<std::string, at::Tensor> state() const override;
   void load_state(const std::map<std::string, at::Tensor>& state) override;
   std::string exact_mixing_need() const override;

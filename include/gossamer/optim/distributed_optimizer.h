@@ -60,6 +60,8 @@ class DistributedOptimizer {
   // Why the algorithm needs every mix to be exact linear mixing with W and every average the
   // exact mean (empty: it does not). Refused combinations name it.
   virtual std::string exact_mixing_need() const { return {}; }
+  // Whether step() mixes with graph neighbours (MessageSeam::mix); false: only averages.
+  virtual bool gossips() const { return false; }
 
   // Every live tensor of optimizer state shaped like a parameter: the local optimizer's buffers
   // (momenta, Adam moments) and the algorithm's own (algorithm_state_tensors). Handles that share

@@ -21,6 +21,7 @@ class DSgd : public DistributedOptimizer {
        const topology::Topology& topology, GossipOrder order = GossipOrder::AdaptThenCombine);
   void step() override;
   std::string name() const override;
+  bool gossips() const override { return true; }
 
  private:
   const topology::Topology& topology_;

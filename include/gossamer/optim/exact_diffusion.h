@@ -26,6 +26,7 @@ class ExactDiffusion : public DistributedOptimizer {
                  std::unique_ptr<torch::optim::Optimizer> local, const topology::Topology& topology);
   void step() override;
   std::string name() const override { return "d2"; }
+  bool gossips() const override { return true; }
   std::map<std::string, at::Tensor> state() const override;
   void load_state(const std::map<std::string, at::Tensor>& state) override;
   std::string exact_mixing_need() const override;

@@ -28,6 +28,7 @@ class GossipPga : public DistributedOptimizer {
             const topology::Topology& topology, GossipPgaOptions options = {});
   void step() override;
   std::string name() const override { return "gossip-pga"; }
+  bool gossips() const override { return true; }
   const GossipPgaOptions& options() const { return options_; }
 
  private:

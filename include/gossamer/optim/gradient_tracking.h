@@ -21,6 +21,7 @@ class GradientTracking : public DistributedOptimizer {
                    std::unique_ptr<torch::optim::Optimizer> local, const topology::Topology& topology);
   void step() override;
   std::string name() const override { return "gradient-tracking"; }
+  bool gossips() const override { return true; }
   std::map<std::string, at::Tensor> state() const override;
   void load_state(const std::map<std::string, at::Tensor>& state) override;
   std::string exact_mixing_need() const override;

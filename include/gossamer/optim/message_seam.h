@@ -74,6 +74,11 @@ class Mixing {
   // True when mix applies W exactly and average is the exact mean (up to float summation order):
   // what gradient tracking's sum_i y_i = sum_i g_i or D²'s W̄ rely on.
   virtual bool exact_linear() const = 0;
+  // False for a rule that only averages (mix throws): gossip algorithms refuse it when it is set.
+  virtual bool supports_mix() const { return true; }
+  // False for a rule with state shaped like its messages (error feedback), which a sparse layout
+  // that changes would misalign: the seam refuses masks with it.
+  virtual bool accepts_packed() const { return true; }
   virtual std::string name() const = 0;
 };
 

@@ -1,0 +1,52 @@
+// CompressedAveraging: a mixing rule (message_seam.h) whose averages travel as compressed packets
+// (compress/): every participant encodes its message — with error feedback if asked, the memory
+// kept here — sends the packet to every other participant (Communicator::exchange: the bytes
+// counted are the packets'), decodes everyone's packets, its own included, and sums them in rank
+// order, so every participant ends with the same bits. For the averaging algorithms
+// (parallel-sgd's gradients, local-sgd / wagma / diloco's models); gossip needs compressed
+// gossip with copies of the neighbours' models (CHOCO), which this rule is not, so gossip
+// algorithms refuse it (supports_mix() is false). Not exact linear mixing.
+//
+// Random choices: shared ones (random-k's coordinates) are keyed by the number of averages this
+// rule has made, equal on every participant; private ones add the rank. With error feedback the
+// memory has the shape of the messages, so it cannot follow a sparse mask that changes: the
+// seam refuses that combination (accepts_packed() is false).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "gossamer/comm/communicator.h"
+#include "gossamer/compress/compressor.h"
+#include "gossamer/compress/error_feedback.h"
+#include "gossamer/optim/message_seam.h"
+
+namespace gossamer::optim {
+
+class CompressedAveraging final : public Mixing {
+ public:
+  CompressedAveraging(std::unique_ptr<compress::Compressor> compressor, bool error_feedback);
+
+  void mix(comm::Communicator& comm, at::Tensor& x, const topology::Topology& topo, int64_t step) override;
+  void average(comm::Communicator& comm, at::Tensor& x) override;
+  void group_average(comm::Communicator& comm, at::Tensor& x, const std::vector<int>& group) override;
+  bool exact_linear() const override { return false; }
+  bool supports_mix() const override { return false; }
+  bool accepts_packed() const override { return !error_feedback_; }
+  std::string name() const override;
+
+  // The error-feedback memory (undefined before the first average, or without error feedback).
+  at::Tensor& error_memory() { return memory_.memory(); }
+
+ private:
+  void over(comm::Communicator& comm, at::Tensor& x, const std::vector<int>& members);
+
+  std::unique_ptr<compress::Compressor> compressor_;
+  bool error_feedback_;
+  compress::ErrorFeedback memory_;
+  int64_t calls_ = 0;
+  comm::Bytes packet_;                 // this worker's packet, reused
+  std::vector<at::Tensor> decoded_;    // per member, reused
+};
+
+}  // namespace gossamer::optim

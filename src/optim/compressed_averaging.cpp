@@ -1,0 +1,70 @@
+#include "gossamer/optim/compressed_averaging.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace gossamer::optim {
+
+CompressedAveraging::CompressedAveraging(std::unique_ptr<compress::Compressor> compressor, bool error_feedback)
+    : compressor_(std::move(compressor)), error_feedback_(error_feedback) {
+  if (!compressor_) throw std::invalid_argument("CompressedAveraging: the compressor must not be null");
+}
+
+std::string CompressedAveraging::name() const {
+  return "compressed (" + compressor_->name() + (error_feedback_ ? ", error feedback)" : ")");
+}
+
+void CompressedAveraging::mix(comm::Communicator&, at::Tensor&, const topology::Topology&, int64_t) {
+  // DistributedOptimizer::set_mixing refuses this rule for gossip algorithms; reaching here is a bug.
+  throw std::logic_error("CompressedAveraging::mix: this rule only averages (supports_mix() is false)");
+}
+
+void CompressedAveraging::average(comm::Communicator& comm, at::Tensor& x) {
+  std::vector<int> all(static_cast<size_t>(comm.size()));
+  for (int r = 0; r < comm.size(); ++r) all[static_cast<size_t>(r)] = r;
+  over(comm, x, all);
+}
+
+void CompressedAveraging::group_average(comm::Communicator& comm, at::Tensor& x, const std::vector<int>& group) {
+  over(comm, x, group);
+}
+
+void CompressedAveraging::over(comm::Communicator& comm, at::Tensor& x, const std::vector<int>& members) {
+  if (x.scalar_type() != at::kFloat) {
+    throw std::invalid_argument("compressed averaging (" + compressor_->name() + "): messages must be float32, got " +
+                                std::string(c10::toString(x.scalar_type())));
+  }
+  const int rank = comm.rank();
+  const int64_t step = calls_++;
+  const int64_t n = x.numel();
+  const at::Tensor flat = x.reshape({-1});
+  const at::Tensor& message = error_feedback_ ? memory_.compensate(flat) : flat;
+  compressor_->encode_into(message.contiguous(), {step, rank}, packet_);
+  if (decoded_.size() < members.size()) decoded_.resize(members.size());
+  for (auto& d : decoded_) {
+    if (!d.defined() || d.numel() != n) d = at::empty({n}, at::kFloat);
+  }
+  const size_t me = static_cast<size_t>(std::lower_bound(members.begin(), members.end(), rank) - members.begin());
+  compressor_->decode_into(packet_, decoded_[me], {step, rank});
+  if (error_feedback_) memory_.remember(decoded_[me]);
+  std::vector<std::pair<int, comm::Bytes>> out;
+  std::vector<int> from;
+  for (int j : members) {
+    if (j == rank) continue;
+    out.emplace_back(j, packet_);
+    from.push_back(j);
+  }
+  const std::vector<comm::Bytes> packets = comm.exchange(out, from);
+  for (size_t i = 0, k = 0; i < members.size(); ++i) {
+    if (members[i] == rank) continue;
+    compressor_->decode_into(packets[k++], decoded_[i], {step, members[i]});
+  }
+  // The sum in member order (the same bits on every member), then the mean.
+  at::Tensor sum = decoded_[0].clone();
+  for (size_t i = 1; i < members.size(); ++i) sum.add_(decoded_[i]);
+  flat.copy_(sum.div_(static_cast<double>(members.size())));
+}
+
+}  // namespace gossamer::optim
