@@ -64,11 +64,17 @@ at::Tensor flat_input(const at::Tensor& x, const char* method) {
   return x.reshape({-1});
 }
 
-int64_t checked_output(const at::Tensor& out, const std::string& method) {
+Payload open_payload(const Compressor& c, const comm::Bytes& packet, const at::Tensor& out, int sender) {
   if (!out.defined() || out.scalar_type() != at::kFloat || !out.is_contiguous()) {
-    throw std::invalid_argument(method + ": decodes into contiguous float32 tensors only");
+    throw std::invalid_argument(c.name() + ": decodes into contiguous float32 tensors only");
   }
-  return out.numel();
+  const Payload pl = open_packet(packet, c.format(), out.numel(), sender, c.name());
+  if (pl.size != c.payload_bytes(out.numel())) {
+    throw PacketError(c.name() + " packet from rank " + std::to_string(sender) + " has a payload of " +
+                      std::to_string(pl.size) + " bytes, expected " + std::to_string(c.payload_bytes(out.numel())) +
+                      " (do all workers use the same [compress] settings?)");
+  }
+  return pl;
 }
 
 int64_t kept_count(double density, int64_t numel) {

@@ -25,9 +25,8 @@ class Half final : public Compressor {
   }
 
   void decode_into(const comm::Bytes& packet, at::Tensor& out, const EncodeKey& key) const override {
-    const int64_t numel = checked_output(out, name());
-    const Payload pl = open_packet(packet, format(), numel, key.rank, name());
-    if (pl.size != payload_bytes(numel)) throw PacketError(name() + " packet from rank " + std::to_string(key.rank) + " has a payload of the wrong size");
+    const int64_t numel = out.numel();
+    const Payload pl = open_payload(*this, packet, out, key.rank);
     if (numel > 0) {
       out.copy_(at::from_blob(const_cast<uint8_t*>(pl.data), {numel}, bf16_ ? at::kBFloat16 : at::kHalf));
     }

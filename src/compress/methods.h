@@ -20,8 +20,9 @@ std::unique_ptr<Compressor> make_terngrad(uint64_t seed);
 // Format bytes (packet.h); never reuse a number for another method.
 enum Format : uint8_t { kFp16 = 1, kBf16 = 2, kSign = 3, kTopk = 4, kRandk = 5, kQsgd = 6, kTerngrad = 7 };
 
-// out.numel() after checking that `out` is a contiguous float32 tensor to decode into.
-int64_t checked_output(const at::Tensor& out, const std::string& method);
+// The start of every decode_into: `out` must be a contiguous float32 tensor (its numel is the
+// element count expected), the packet must pass open_packet and carry exactly payload_bytes.
+Payload open_payload(const Compressor& c, const comm::Bytes& packet, const at::Tensor& out, int sender);
 // The flat float32 view of an input, checked.
 at::Tensor flat_input(const at::Tensor& x, const char* method);
 // k = max(1, round(density * numel)) coordinates (0 for an empty tensor).

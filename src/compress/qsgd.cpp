@@ -62,11 +62,8 @@ class Qsgd final : public Compressor {
   }
 
   void decode_into(const comm::Bytes& packet, at::Tensor& out, const EncodeKey& key) const override {
-    const int64_t numel = checked_output(out, name());
-    const Payload pl = open_packet(packet, format(), numel, key.rank, name());
-    if (pl.size != payload_bytes(numel)) {
-      throw PacketError("qsgd packet from rank " + std::to_string(key.rank) + " has a payload of the wrong size");
-    }
+    const int64_t numel = out.numel();
+    const Payload pl = open_payload(*this, packet, out, key.rank);
     float* y = out.data_ptr<float>();
     const int64_t nb = buckets(numel);
     uint8_t* fields = scratch_bytes(static_cast<size_t>(numel));

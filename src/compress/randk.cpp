@@ -38,12 +38,9 @@ class RandK final : public Compressor {
   }
 
   void decode_into(const comm::Bytes& packet, at::Tensor& out, const EncodeKey& key) const override {
-    const int64_t numel = checked_output(out, name());
-    const Payload pl = open_packet(packet, format(), numel, key.rank, name());
+    const int64_t numel = out.numel();
+    const Payload pl = open_payload(*this, packet, out, key.rank);
     const int64_t k = kept_count(density_, numel);
-    if (pl.size != payload_bytes(numel)) {
-      throw PacketError("randk packet from rank " + std::to_string(key.rank) + " has a payload of the wrong size");
-    }
     out.zero_();
     float* y = out.data_ptr<float>();
     FastRng rng(stream_seed(seed_, key.step));

@@ -51,12 +51,9 @@ class TopK final : public Compressor {
   }
 
   void decode_into(const comm::Bytes& packet, at::Tensor& out, const EncodeKey& key) const override {
-    const int64_t numel = checked_output(out, name());
-    const Payload pl = open_packet(packet, format(), numel, key.rank, name());
+    const int64_t numel = out.numel();
+    const Payload pl = open_payload(*this, packet, out, key.rank);
     const int64_t k = kept_count(density_, numel);
-    if (pl.size != payload_bytes(numel)) {
-      throw PacketError("topk packet from rank " + std::to_string(key.rank) + " has a payload of the wrong size");
-    }
     out.zero_();
     if (k == 0) return;
     at::Tensor i32 = at::empty({k}, at::kInt), vals = at::empty({k}, at::kFloat);
