@@ -187,7 +187,7 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
   }
   for (const auto& o : overrides) apply_override(root, o);
 
-  static const std::vector<std::string> kSections = {"data", "model", "train", "optimizer", "schedule", "output", "cluster", "sparse"};
+  static const std::vector<std::string> kSections = {"data", "model", "train", "optimizer", "schedule", "output", "cluster", "sparse", "compress"};
   for (const auto& [k, node] : root) {
     const std::string name(k.str());
     if (std::find(kSections.begin(), kSections.end(), name) == kSections.end()) {
@@ -352,6 +352,32 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
                         ") must not exceed sparse.sparsity (" + std::to_string(s.sparsity) + ")");
     }
   }
+  {
+    SectionReader r(section(root, "compress"), "compress");
+    auto& k = c.compress;
+    r.read("method", k.method, {"none", "fp16", "bf16", "sign", "topk", "randk", "qsgd", "terngrad"});
+    r.read("density", k.density, 0.0, 1.0, true);
+    r.read("levels", k.levels, 1, 127);
+    r.read("bucket", k.bucket, 1);
+    r.read("error_feedback", k.error_feedback);
+    r.reject_unknown();
+    if (k.method != "none") {
+      const std::string& a = c.optimizer.algorithm;
+      if (a != "parallel-sgd" && a != "local-sgd" && a != "wagma" && a != "diloco") {
+        throw ConfigError("config: compress.method = \"" + k.method + "\" compresses averages; optimizer.algorithm = \"" +
+                          a + "\" gossips with neighbours, and compressed gossip (CHOCO-SGD) is not implemented yet: "
+                          "use parallel-sgd, local-sgd, wagma or diloco, or compress.method = \"none\"");
+      }
+      if (k.error_feedback && c.sparse.method != "none" && c.sparse.method != "srste" && c.sparse.packed_messages) {
+        throw ConfigError("config: compress.error_feedback = true keeps a memory shaped like the messages, which cannot "
+                          "follow sparse.method = \"" + c.sparse.method + "\"'s packed messages when the mask changes: "
+                          "set sparse.packed_messages = false or compress.error_feedback = false");
+      }
+    } else if (k.error_feedback) {
+      throw ConfigError("config: compress.error_feedback = true has no effect with compress.method = \"none\": "
+                        "choose a compress.method or remove error_feedback");
+    }
+  }
   return c;
 }
 
@@ -449,6 +475,11 @@ std::string to_toml(const Config& c) {
                              {"export", c.sparse.export_model},
                              {"kernels", c.sparse.kernels},
                              {"packed_messages", c.sparse.packed_messages}}},
+      {"compress", toml::table{{"method", c.compress.method},
+                               {"density", c.compress.density},
+                               {"levels", c.compress.levels},
+                               {"bucket", c.compress.bucket},
+                               {"error_feedback", c.compress.error_feedback}}},
   };
   std::ostringstream os;
   os << root << "\n";

@@ -7,9 +7,38 @@
 
 namespace gossamer::optim {
 
-CompressedAveraging::CompressedAveraging(std::unique_ptr<compress::Compressor> compressor, bool error_feedback)
-    : compressor_(std::move(compressor)), error_feedback_(error_feedback) {
+CompressedAveraging::CompressedAveraging(std::unique_ptr<compress::Compressor> compressor, bool error_feedback,
+                                         int64_t numel)
+    : compressor_(std::move(compressor)), error_feedback_(error_feedback), numel_(numel) {
   if (!compressor_) throw std::invalid_argument("CompressedAveraging: the compressor must not be null");
+  if (numel < 0) throw std::invalid_argument("CompressedAveraging: numel must be >= 0");
+  if (error_feedback_) memory_.memory() = at::zeros({numel}, at::kFloat);
+}
+
+std::map<std::string, at::Tensor> CompressedAveraging::state() const {
+  std::map<std::string, at::Tensor> s{{"calls", at::tensor({calls_}, at::kLong)}};
+  if (error_feedback_) s["error"] = const_cast<compress::ErrorFeedback&>(memory_).memory();
+  return s;
+}
+
+void CompressedAveraging::load_state(const std::map<std::string, at::Tensor>& state) {
+  auto it = state.find("calls");
+  if (it == state.end()) {
+    throw std::runtime_error(name() + ": the checkpoint has no 'mixing.calls' (was it written without [compress]?)");
+  }
+  calls_ = it->second.item<int64_t>();
+  if (!error_feedback_) return;
+  auto e = state.find("error");
+  if (e == state.end() || e->second.numel() != numel_) {
+    throw std::runtime_error(name() + ": the checkpoint has no error memory of " + std::to_string(numel_) +
+                             " values ('mixing.error'; was it written with compress.error_feedback = false?)");
+  }
+  memory_.memory().copy_(e->second.reshape({-1}));
+}
+
+std::vector<at::Tensor> CompressedAveraging::state_tensors() {
+  if (!error_feedback_) return {};
+  return {memory_.memory()};
 }
 
 std::string CompressedAveraging::name() const {
@@ -39,6 +68,10 @@ void CompressedAveraging::over(comm::Communicator& comm, at::Tensor& x, const st
   const int rank = comm.rank();
   const int64_t step = calls_++;
   const int64_t n = x.numel();
+  if (error_feedback_ && n != numel_) {
+    throw std::invalid_argument(name() + ": a message of " + std::to_string(n) + " values, the rule was built for " +
+                                std::to_string(numel_));
+  }
   const at::Tensor flat = x.reshape({-1});
   const at::Tensor& message = error_feedback_ ? memory_.compensate(flat) : flat;
   compressor_->encode_into(message.contiguous(), {step, rank}, packet_);

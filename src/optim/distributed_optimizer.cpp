@@ -77,6 +77,7 @@ void DistributedOptimizer::set_mixing(std::unique_ptr<Mixing> mixing) {
 std::vector<at::Tensor> DistributedOptimizer::state_tensors() {
   std::vector<at::Tensor> out = local_state_tensors(*local_);
   for (auto& t : algorithm_state_tensors()) out.push_back(t);
+  for (auto& t : seam_.mixing().state_tensors()) out.push_back(t);
   return out;
 }
 
@@ -109,13 +110,20 @@ at::Tensor DistributedOptimizer::grad(size_t i) const {
 }
 
 std::map<std::string, at::Tensor> DistributedOptimizer::state() const {
-  return {{"step", at::tensor({step_}, at::kLong)}};
+  std::map<std::string, at::Tensor> s{{"step", at::tensor({step_}, at::kLong)}};
+  for (const auto& [k, v] : seam_.mixing().state()) s["mixing." + k] = v.detach().clone();
+  return s;
 }
 
 void DistributedOptimizer::load_state(const std::map<std::string, at::Tensor>& state) {
   auto it = state.find("step");
   if (it == state.end()) throw std::runtime_error(name() + ": checkpoint state has no 'step'");
   step_ = it->second.item<int64_t>();
+  std::map<std::string, at::Tensor> mixing;
+  for (const auto& [k, v] : state) {
+    if (k.rfind("mixing.", 0) == 0) mixing[k.substr(7)] = v;
+  }
+  seam_.mixing().load_state(mixing);
 }
 
 void DistributedOptimizer::put_tensors(std::map<std::string, at::Tensor>& out, const std::string& prefix,

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "gossamer/compress/compressor.h"
+#include "gossamer/optim/compressed_averaging.h"
 #include "gossamer/optim/distributed_optimizer.h"
 #include "gossamer/optim/factory.h"
 
@@ -49,6 +51,18 @@ std::unique_ptr<optim::DistributedOptimizer> make_distributed_optimizer(const co
   o.dadam.adapt_then_combine = c.form == "atc";
   o.dadam.accumulation = c.accumulation;
   return optim::make_distributed_optimizer(c.algorithm, o, {flat}, comm, topology, make_local_optimizer(c, flat));
+}
+
+void install_compression(const config::CompressConfig& c, uint64_t seed, int64_t numel,
+                         optim::DistributedOptimizer& optimizer) {
+  if (c.method == "none") return;
+  compress::CompressorOptions o;
+  o.method = c.method;
+  o.density = c.density;
+  o.levels = c.levels;
+  o.bucket = c.bucket;
+  o.seed = seed;
+  optimizer.set_mixing(std::make_unique<optim::CompressedAveraging>(compress::make_compressor(o), c.error_feedback, numel));
 }
 
 }  // namespace gossamer::train

@@ -145,6 +145,10 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
     config::OptimizerConfig oc = cfg.optimizer;
     if (s_->world == 1) oc.algorithm = "parallel-sgd";
     s_->distributed = make_distributed_optimizer(oc, s_->flat->optimizer_parameter(), communicator, ctx.topology);
+    // One worker sends nothing: nothing to compress.
+    if (s_->world > 1) {
+      install_compression(cfg.compress, static_cast<uint64_t>(cfg.train.seed), s_->flat->numel(), *s_->distributed);
+    }
   }
 
   // An epoch is one pass over the whole training set by all workers together. Shards can differ

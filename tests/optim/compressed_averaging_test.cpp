@@ -28,7 +28,7 @@ std::unique_ptr<Mixing> rule(const std::string& method, bool ef) {
   compress::CompressorOptions o;
   o.method = method;
   o.density = 0.2;
-  return std::make_unique<CompressedAveraging>(compress::make_compressor(o), ef);
+  return std::make_unique<CompressedAveraging>(compress::make_compressor(o), ef, kDim);
 }
 
 // parallel-sgd on f_r(x) = ½||x − t_r||², every worker from x0 = 0; returns every rank's iterates.

@@ -128,6 +128,16 @@ struct SparseConfig {
   bool packed_messages = true;
 };
 
+// [compress]: the averages of the averaging algorithms (parallel-sgd, local-sgd, wagma, diloco)
+// travel as compressed packets (docs/compress.md).
+struct CompressConfig {
+  std::string method = "none";  // none | fp16 | bf16 | sign | topk | randk | qsgd | terngrad
+  double density = 0.01;        // topk, randk: fraction of coordinates sent
+  int64_t levels = 7;           // qsgd: s (7 = 4 bits a coordinate)
+  int64_t bucket = 512;         // qsgd: coordinates per norm
+  bool error_feedback = false;  // keep what compression dropped and add it to the next message
+};
+
 struct Config {
   DataConfig data;
   ModelConfig model;
@@ -137,6 +147,7 @@ struct Config {
   OutputConfig output;
   ClusterConfig cluster;
   SparseConfig sparse;
+  CompressConfig compress;
 };
 
 // Parses TOML text (`origin` names it in messages, e.g. the file path) and applies overrides of

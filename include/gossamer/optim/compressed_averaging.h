@@ -25,7 +25,9 @@ namespace gossamer::optim {
 
 class CompressedAveraging final : public Mixing {
  public:
-  CompressedAveraging(std::unique_ptr<compress::Compressor> compressor, bool error_feedback);
+  // `numel`: the size of the messages (the flat parameters), so that the error memory exists, and is
+  // checkpointed, from the start; every message must have it.
+  CompressedAveraging(std::unique_ptr<compress::Compressor> compressor, bool error_feedback, int64_t numel);
 
   void mix(comm::Communicator& comm, at::Tensor& x, const topology::Topology& topo, int64_t step) override;
   void average(comm::Communicator& comm, at::Tensor& x) override;
@@ -34,15 +36,21 @@ class CompressedAveraging final : public Mixing {
   bool supports_mix() const override { return false; }
   bool accepts_packed() const override { return !error_feedback_; }
   std::string name() const override;
+  // "calls" (the draw counter) and, with error feedback, "error" (the memory).
+  std::map<std::string, at::Tensor> state() const override;
+  void load_state(const std::map<std::string, at::Tensor>& state) override;
+  std::vector<at::Tensor> state_tensors() override;
 
   // The error-feedback memory (undefined before the first average, or without error feedback).
   at::Tensor& error_memory() { return memory_.memory(); }
+  int64_t numel() const { return numel_; }
 
  private:
   void over(comm::Communicator& comm, at::Tensor& x, const std::vector<int>& members);
 
   std::unique_ptr<compress::Compressor> compressor_;
   bool error_feedback_;
+  int64_t numel_;
   compress::ErrorFeedback memory_;
   int64_t calls_ = 0;
   comm::Bytes packet_;                 // this worker's packet, reused

@@ -79,6 +79,11 @@ class Mixing {
   // False for a rule with state shaped like its messages (error feedback), which a sparse layout
   // that changes would misalign: the seam refuses masks with it.
   virtual bool accepts_packed() const { return true; }
+  // State the rule keeps across calls, for checkpoints (keys without a prefix; the optimizer adds
+  // "mixing."), and its tensors shaped like the flat parameters by handle, for masks.
+  virtual std::map<std::string, at::Tensor> state() const { return {}; }
+  virtual void load_state(const std::map<std::string, at::Tensor>& state) {}
+  virtual std::vector<at::Tensor> state_tensors() { return {}; }
   virtual std::string name() const = 0;
 };
 
@@ -127,6 +132,7 @@ class MessageSeam {
   // Replaces the mixing rule (never null).
   void set_mixing(std::unique_ptr<Mixing> mixing);
   const Mixing& mixing() const { return *mixing_; }
+  Mixing& mixing() { return *mixing_; }
 
   // Whether every call is exact linear mixing: the rule is exact and the masks never differ.
   bool exact_linear() const;

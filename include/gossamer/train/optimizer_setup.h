@@ -37,4 +37,9 @@ std::unique_ptr<optim::DistributedOptimizer> make_distributed_optimizer(const co
                                                                         at::Tensor flat, comm::Communicator& comm,
                                                                         const topology::Topology* topology);
 
+// [compress]: with a method other than none, the optimizer's averages travel as compressed packets
+// (optim::CompressedAveraging over `numel`-value messages; random draws seeded by `seed`).
+void install_compression(const config::CompressConfig& c, uint64_t seed, int64_t numel,
+                         optim::DistributedOptimizer& optimizer);
+
 }  // namespace gossamer::train

@@ -1,0 +1,78 @@
+// [compress] through the Trainer: compressed averages send the packets' bytes (the summary's
+// ratio), an interrupted run with error feedback resumes to the uninterrupted run's metrics (the
+// error memory and the draw counter are checkpointed), and wrong combinations are config errors.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include "gossamer/comm/inprocess_communicator.h"
+#include "gossamer/comm/traffic.h"
+#include "gossamer/compress/packet.h"
+#include "gossamer/config/config.h"
+#include "toy_data.h"
+#include "train_test_util.h"
+
+using namespace gossamer;
+using gossamer::testing::toy_images;
+using namespace gossamer::train::testing;
+
+namespace compressed_training_test {
+
+config::Config compressed_config(const std::string& dir, const std::vector<std::string>& extra) {
+  std::vector<std::string> o{"model.name=mlp", "model.hidden=[32]", "train.batch_size=16", "train.epochs=2",
+                             "train.log_every=2", "train.threads=1", "output.progress=off", "cluster.workers=4",
+                             "optimizer.algorithm=parallel-sgd", "output.checkpoint_every=4",
+                             "output.dir=\"" + dir + "\""};
+  o.insert(o.end(), extra.begin(), extra.end());
+  return config::parse_config("", "test", o);
+}
+
+TEST(CompressedTraining, TopKWithErrorFeedbackResumesExactlyAndSendsThePacketBytes) {
+  const auto train_data = toy_images(384, 31), test_data = toy_images(96, 32);
+  const auto parts = iid_shards(train_data, 4);
+  const auto topo = ring(4);
+  const std::vector<std::string> extra{"compress.method=topk", "compress.density=0.05", "compress.error_feedback=true"};
+  const std::string full_dir = fresh_dir("compress_full"), split_dir = fresh_dir("compress_split");
+  const auto a = run_cluster(&comm::run_inprocess, compressed_config(full_dir, extra), parts, test_data, topo);
+  auto cfg = compressed_config(split_dir, extra);
+  cfg.train.max_steps = 5;  // between two checkpoints: the resume restarts from the stop's own checkpoint
+  run_cluster(&comm::run_inprocess, cfg, parts, test_data, topo);
+  cfg.train.max_steps = 0;
+  const auto b = run_cluster(&comm::run_inprocess, cfg, parts, test_data, topo, /*resume=*/true);
+  EXPECT_DOUBLE_EQ(a.test_accuracy, b.test_accuracy);
+  const auto ma = read_metrics(full_dir + "/metrics.jsonl"), mb = read_metrics(split_dir + "/metrics.jsonl");
+  ASSERT_EQ(ma.size(), mb.size());
+  for (size_t i = 0; i < ma.size(); ++i) {
+    for (const char* key : {"loss", "accuracy", "test_loss"}) {
+      if (ma[i].contains(key)) EXPECT_EQ(ma[i][key].get<double>(), mb[i][key].get<double>()) << key << " line " << i;
+    }
+  }
+  // MLP 784-32-10: 25 450 values, k = round(0.05 * 25 450) = 1273 (4 bytes of index and 4 of value);
+  // each step every worker sends its packet to the 3 others, each with an 8-byte size header.
+  const double per_step = 3.0 * (comm::kExchangeHeaderBytes + compress::kPacketHeaderBytes + 1273 * 8);
+  EXPECT_DOUBLE_EQ(a.bytes_sent_per_step, per_step);
+  EXPECT_NE(a.messages.find("compressed (topk, error feedback)"), std::string::npos) << a.messages;
+  // Dense: a ring allreduce of 25 450 floats, 2 (n-1)/n of them sent = 152 700 bytes a step, so
+  // 30 648 / 152 700 = 20.1% (the packets go to every other worker, n - 1 of them).
+  EXPECT_NEAR(a.bytes_sent_per_worker / a.dense_bytes_sent_per_worker, 30648.0 / 152700.0, 1e-9);
+}
+
+TEST(CompressedTraining, WrongCombinationsAreConfigErrorsNamingTheKeys) {
+  const std::string dir = fresh_dir("compress_bad");
+  auto expect_error = [&](const std::vector<std::string>& extra, const std::string& words) {
+    try {
+      compressed_config(dir, extra);
+      ADD_FAILURE() << "accepted: " << extra.front();
+    } catch (const config::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  };
+  expect_error({"compress.method=sign", "optimizer.algorithm=dsgd"}, "optimizer.algorithm = \"dsgd\"");
+  expect_error({"compress.method=topk", "compress.error_feedback=true", "sparse.method=rigl"}, "sparse.packed_messages");
+  expect_error({"compress.error_feedback=true"}, "compress.method = \"none\"");
+  expect_error({"compress.method=zip"}, "compress.method");
+  // Without error feedback, compressed averages of packed sparse messages are fine.
+  EXPECT_NO_THROW(compressed_config(dir, {"compress.method=fp16", "sparse.method=rigl"}));
+}
+
+}  // namespace compressed_training_test
