@@ -95,9 +95,10 @@ void CompressedAveraging::over(comm::Communicator& comm, at::Tensor& x, const st
     compressor_->decode_into(packets[k++], decoded_[i], {step, members[i]});
   }
   // The sum in member order (the same bits on every member), then the mean.
-  at::Tensor sum = decoded_[0].clone();
-  for (size_t i = 1; i < members.size(); ++i) sum.add_(decoded_[i]);
-  flat.copy_(sum.div_(static_cast<double>(members.size())));
+  // (Into the message itself: every decoded packet, its own included, is already in decoded_.)
+  flat.copy_(decoded_[0]);
+  for (size_t i = 1; i < members.size(); ++i) flat.add_(decoded_[i]);
+  flat.div_(static_cast<double>(members.size()));
 }
 
 }  // namespace gossamer::optim

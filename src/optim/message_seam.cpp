@@ -113,10 +113,9 @@ void MessageSeam::call(Kind kind, at::Tensor& x, const topology::Topology* topo,
                 .bytes_sent;
   }
   const uint64_t before = comm_.stats().bytes_sent;
-  const uint64_t values_before = stats_.values_sent;
+  uint64_t values = static_cast<uint64_t>(x.numel());
   if (!masks_) {
     run_mixing(kind, x, topo, step, group);
-    stats_.values_sent += static_cast<uint64_t>(x.numel());
   } else {
     rows_of(x, verb);  // checks the shape before anything travels
     if (masks_->epoch() != epoch_) {
@@ -125,13 +124,9 @@ void MessageSeam::call(Kind kind, at::Tensor& x, const topology::Topology* topo,
       unions_.clear();
       scales_.clear();
     }
-    if (masks_->differ()) {
-      call_differing(kind, x, topo, step, group);
-    } else {
-      call_shared(kind, x, topo, step, group);
-    }
+    values = masks_->differ() ? call_differing(kind, x, topo, step, group) : call_shared(kind, x, topo, step, group);
   }
-  if (stats_.values_sent == values_before) stats_.values_sent += static_cast<uint64_t>(x.numel());
+  stats_.values_sent += values;
   stats_.calls += 1;
   stats_.bytes_sent += comm_.stats().bytes_sent - before;
   stats_.dense_bytes_sent += dense;
@@ -179,12 +174,12 @@ at::Tensor as_rows(at::Tensor& x, int64_t n) { return x.view({x.numel() / std::m
 
 }  // namespace
 
-void MessageSeam::call_shared(Kind kind, at::Tensor& x, const topology::Topology* topo, int64_t step,
+uint64_t MessageSeam::call_shared(Kind kind, at::Tensor& x, const topology::Topology* topo, int64_t step,
                               const std::vector<int>* group) {
   const Layout& l = layout_of(comm_.rank());
   if (l.dense) {
     run_mixing(kind, x, topo, step, group);
-    return;
+    return static_cast<uint64_t>(x.numel());
   }
   at::Tensor rows = as_rows(x, masks_->numel());
   const int64_t r = rows.size(0);
@@ -199,7 +194,7 @@ void MessageSeam::call_shared(Kind kind, at::Tensor& x, const topology::Topology
   t0 = Clock::now();
   rows.index_copy_(1, l.index, packed_);
   stats_.pack_seconds += seconds_since(t0);
-  stats_.values_sent += static_cast<uint64_t>(r * l.kept);
+  return static_cast<uint64_t>(r * l.kept);
 }
 
 const at::Tensor& MessageSeam::coordinate_scale(const std::vector<std::pair<int, double>>& weights) {
@@ -218,13 +213,14 @@ const at::Tensor& MessageSeam::coordinate_scale(const std::vector<std::pair<int,
   return scales_.emplace(weights, own * total / safe).first->second;
 }
 
-void MessageSeam::call_differing(Kind kind, at::Tensor& x, const topology::Topology* topo, int64_t step,
+uint64_t MessageSeam::call_differing(Kind kind, at::Tensor& x, const topology::Topology* topo, int64_t step,
                                  const std::vector<int>* group) {
   const int rank = comm_.rank();
   const int64_t n = masks_->numel();
   at::Tensor rows = as_rows(x, n);
   const int64_t r = rows.size(0);
   std::vector<std::pair<int, double>> weights;
+  uint64_t values = static_cast<uint64_t>(x.numel());
   if (kind == Kind::Mix) {
     // Individual packets: worker j sends the values of its own mask; the receiver knows m_j.
     const auto& row = topo->matrix(step).row(rank);
@@ -241,11 +237,11 @@ void MessageSeam::call_differing(Kind kind, at::Tensor& x, const topology::Topol
     std::vector<int> from;
     for (const auto& nb : ins) from.push_back(nb.rank);
     std::vector<comm::Bytes> packets = comm_.exchange(out, from);
-    stats_.values_sent += static_cast<uint64_t>(r * mine.kept);
+    values = static_cast<uint64_t>(r * mine.kept);
     // Unpack every neighbour's packet to a dense message (zeros outside its mask) and mix in
     // ascending j with the row's weights: the arithmetic of neighbor_allreduce on dense messages.
     t0 = Clock::now();
-    std::vector<at::Tensor> dense(ins.size());
+    if (unpacked_.size() < ins.size()) unpacked_.resize(ins.size());
     for (size_t k = 0; k < ins.size(); ++k) {
       const Layout& theirs = layout_of(ins[k].rank);
       const size_t expected = static_cast<size_t>(r * theirs.kept) * x.element_size();
@@ -255,19 +251,25 @@ void MessageSeam::call_differing(Kind kind, at::Tensor& x, const topology::Topol
                               " bytes, its mask holds " + std::to_string(expected) +
                               " (do the workers run the same sparse schedule?)");
       }
-      dense[k] = at::zeros({r, n}, x.options());
+      at::Tensor& d = unpacked_[k];
+      if (!d.defined() || d.size(0) != r || d.size(1) != n || d.scalar_type() != x.scalar_type()) {
+        d = at::empty({r, n}, x.options());
+      }
+      d.zero_();
       if (theirs.kept > 0) {
-        at::Tensor values = at::from_blob(packets[k].data(), {r, theirs.kept}, x.options());
-        dense[k].index_copy_(1, theirs.index, values);
+        at::Tensor kept_values = at::from_blob(packets[k].data(), {r, theirs.kept}, x.options());
+        d.index_copy_(1, theirs.index, kept_values);
       }
     }
     stats_.pack_seconds += seconds_since(t0);
     std::vector<const void*> received;
-    for (const auto& d : dense) received.push_back(d.data_ptr());
+    for (size_t k = 0; k < ins.size(); ++k) received.push_back(unpacked_[k].data_ptr());
     for (const auto& nb : row) weights.emplace_back(nb.rank, nb.weight);
-    at::Tensor mixed = at::empty_like(x);
-    comm::mix_row(mixed.data_ptr(), row, rank, x.data_ptr(), ins, received, x.numel(), x.scalar_type());
-    x.copy_(mixed);
+    if (!mixed_.defined() || !mixed_.sizes().equals(x.sizes()) || mixed_.scalar_type() != x.scalar_type()) {
+      mixed_ = at::empty_like(x);
+    }
+    comm::mix_row(mixed_.data_ptr(), row, rank, x.data_ptr(), ins, received, x.numel(), x.scalar_type());
+    x.copy_(mixed_);
   } else {
     // Averages go over the union of the participants' masks (every coordinate some of them hold).
     std::vector<int> members;
@@ -293,11 +295,12 @@ void MessageSeam::call_differing(Kind kind, at::Tensor& x, const topology::Topol
       t0 = Clock::now();
       rows.index_copy_(1, u.index, packed);
       stats_.pack_seconds += seconds_since(t0);
-      stats_.values_sent += static_cast<uint64_t>(r * u.kept);
+      values = static_cast<uint64_t>(r * u.kept);
     }
     for (int j : members) weights.emplace_back(j, 1.0);
   }
   rows.mul_(coordinate_scale(weights).view({1, n}).to(x.scalar_type()));
+  return values;
 }
 
 }  // namespace gossamer::optim

@@ -151,9 +151,10 @@ class MessageSeam {
     bool dense = true;   // every coordinate kept: messages go unpacked
   };
   void call(Kind kind, at::Tensor& x, const topology::Topology* topo, int64_t step, const std::vector<int>* group);
-  void call_shared(Kind kind, at::Tensor& x, const topology::Topology* topo, int64_t step,
+  // Each returns the message coordinates this worker sent (rows x layout size).
+  uint64_t call_shared(Kind kind, at::Tensor& x, const topology::Topology* topo, int64_t step,
                    const std::vector<int>* group);
-  void call_differing(Kind kind, at::Tensor& x, const topology::Topology* topo, int64_t step,
+  uint64_t call_differing(Kind kind, at::Tensor& x, const topology::Topology* topo, int64_t step,
                       const std::vector<int>* group);
   void run_mixing(Kind kind, at::Tensor& x, const topology::Topology* topo, int64_t step,
                   const std::vector<int>* group);
@@ -171,6 +172,8 @@ class MessageSeam {
   std::map<std::vector<int>, Layout> unions_;  // per set of ranks: the union of their masks
   std::map<std::vector<std::pair<int, double>>, at::Tensor> scales_;  // differing masks: per weight list
   at::Tensor packed_;  // reused [rows, kept] buffer
+  std::vector<at::Tensor> unpacked_;  // per-worker masks: neighbours' messages made dense, reused
+  at::Tensor mixed_;                  // per-worker masks: the mix before it replaces the message
   SeamStats stats_;
 };
 
