@@ -243,6 +243,7 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.read("tracking", c.optimizer.tracking);
     r.read("form", c.optimizer.form, {"cta", "atc"});
     r.read("accumulation", c.optimizer.accumulation, 1, 1 << 20);
+    r.read("consensus_step", c.optimizer.consensus_step, 0.0, 1.0, true);
     r.read("name", c.optimizer.name, {"sgd", "adamw"});
     r.read("lr", c.optimizer.lr, 0.0, 100.0, true);
     r.read("momentum", c.optimizer.momentum, 0.0, 0.999999);
@@ -355,27 +356,52 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
   {
     SectionReader r(section(root, "compress"), "compress");
     auto& k = c.compress;
-    r.read("method", k.method, {"none", "fp16", "bf16", "sign", "topk", "randk", "qsgd", "terngrad"});
+    r.read("method", k.method, {"none", "fp16", "bf16", "sign", "topk", "randk", "qsgd", "terngrad", "powersgd"});
     r.read("density", k.density, 0.0, 1.0, true);
     r.read("levels", k.levels, 1, 127);
     r.read("bucket", k.bucket, 1);
+    r.read("rank", k.rank, 1, 1024);
+    r.read("start_step", k.start_step, 0);
     r.read("error_feedback", k.error_feedback);
     r.reject_unknown();
+    const std::string& a = c.optimizer.algorithm;
+    const bool averaging = a == "parallel-sgd" || a == "local-sgd" || a == "wagma" || a == "diloco";
     if (k.method != "none") {
-      const std::string& a = c.optimizer.algorithm;
-      if (a != "parallel-sgd" && a != "local-sgd" && a != "wagma" && a != "diloco") {
-        throw ConfigError("config: compress.method = \"" + k.method + "\" compresses averages; optimizer.algorithm = \"" +
-                          a + "\" gossips with neighbours, and compressed gossip (CHOCO-SGD) is not implemented yet: "
-                          "use parallel-sgd, local-sgd, wagma or diloco, or compress.method = \"none\"");
+      if (a == "choco") {
+        if (k.method == "powersgd") {
+          throw ConfigError("config: compress.method = \"powersgd\" compresses allreduce averages (two low-rank "
+                            "factors summed over all workers); optimizer.algorithm = \"choco\" gossips compressed "
+                            "differences with neighbours: use another compress.method with choco, or powersgd with "
+                            "parallel-sgd, local-sgd, wagma or diloco");
+        }
+        if (k.error_feedback) {
+          throw ConfigError("config: compress.error_feedback = true with optimizer.algorithm = \"choco\": CHOCO's "
+                            "public copies already carry what compression dropped into the next message; remove "
+                            "compress.error_feedback");
+        }
+      } else if (!averaging) {
+        throw ConfigError("config: compress.method = \"" + k.method + "\" with optimizer.algorithm = \"" + a +
+                          "\": that algorithm gossips uncompressed models with its neighbours. For compressed gossip "
+                          "use optimizer.algorithm = \"choco\" (D-SGD with CHOCO's public copies); compressed "
+                          "averages work with parallel-sgd, local-sgd, wagma or diloco; or set compress.method = "
+                          "\"none\"");
       }
-      if (k.error_feedback && c.sparse.method != "none" && c.sparse.method != "srste" && c.sparse.packed_messages) {
-        throw ConfigError("config: compress.error_feedback = true keeps a memory shaped like the messages, which cannot "
-                          "follow sparse.method = \"" + c.sparse.method + "\"'s packed messages when the mask changes: "
-                          "set sparse.packed_messages = false or compress.error_feedback = false");
+      if (k.method == "powersgd" && c.sparse.method != "none" && c.sparse.method != "srste" &&
+          c.sparse.packed_messages) {
+        throw ConfigError("config: compress.method = \"powersgd\" factors each layer's matrix, which sparse.method = \"" +
+                          c.sparse.method + "\"'s packed messages (only the kept values) no longer have: set "
+                          "sparse.packed_messages = false, or choose another compress.method");
       }
-    } else if (k.error_feedback) {
-      throw ConfigError("config: compress.error_feedback = true has no effect with compress.method = \"none\": "
-                        "choose a compress.method or remove error_feedback");
+    } else {
+      if (k.error_feedback) {
+        throw ConfigError("config: compress.error_feedback = true has no effect with compress.method = \"none\": "
+                          "choose a compress.method or remove error_feedback");
+      }
+      if (a == "choco") {
+        throw ConfigError("config: optimizer.algorithm = \"choco\" gossips compressed messages and needs a "
+                          "compress.method (e.g. \"topk\" with compress.density, or \"sign\"); for uncompressed "
+                          "gossip use optimizer.algorithm = \"dsgd\"");
+      }
     }
   }
   return c;
@@ -426,6 +452,7 @@ std::string to_toml(const Config& c) {
                                 {"tracking", c.optimizer.tracking},
                                 {"form", c.optimizer.form},
                                 {"accumulation", c.optimizer.accumulation},
+                                {"consensus_step", c.optimizer.consensus_step},
                                 {"name", c.optimizer.name},
                                 {"lr", c.optimizer.lr},
                                 {"momentum", c.optimizer.momentum},
@@ -479,6 +506,8 @@ std::string to_toml(const Config& c) {
                                {"density", c.compress.density},
                                {"levels", c.compress.levels},
                                {"bucket", c.compress.bucket},
+                               {"rank", c.compress.rank},
+                               {"start_step", c.compress.start_step},
                                {"error_feedback", c.compress.error_feedback}}},
   };
   std::ostringstream os;

@@ -12,12 +12,12 @@ CompressedAveraging::CompressedAveraging(std::unique_ptr<compress::Compressor> c
     : compressor_(std::move(compressor)), error_feedback_(error_feedback), numel_(numel) {
   if (!compressor_) throw std::invalid_argument("CompressedAveraging: the compressor must not be null");
   if (numel < 0) throw std::invalid_argument("CompressedAveraging: numel must be >= 0");
-  if (error_feedback_) memory_.memory() = at::zeros({numel}, at::kFloat);
+  if (error_feedback_) memory_ = compress::ErrorFeedback(numel);
 }
 
 std::map<std::string, at::Tensor> CompressedAveraging::state() const {
   std::map<std::string, at::Tensor> s{{"calls", at::tensor({calls_}, at::kLong)}};
-  if (error_feedback_) s["error"] = const_cast<compress::ErrorFeedback&>(memory_).memory();
+  if (error_feedback_) s["error"] = memory_.memory();
   return s;
 }
 
@@ -68,12 +68,14 @@ void CompressedAveraging::over(comm::Communicator& comm, at::Tensor& x, const st
   const int rank = comm.rank();
   const int64_t step = calls_++;
   const int64_t n = x.numel();
-  if (error_feedback_ && n != numel_) {
-    throw std::invalid_argument(name() + ": a message of " + std::to_string(n) + " values, the rule was built for " +
-                                std::to_string(numel_));
+  const int64_t carried = layout_.defined() ? layout_.numel() : numel_;
+  if (error_feedback_ && n != carried) {
+    throw std::invalid_argument(name() + ": a message of " + std::to_string(n) + " values, expected " +
+                                std::to_string(carried) + (layout_.defined() ? " (the layout's coordinates)" :
+                                                           " (the flat parameters)"));
   }
   const at::Tensor flat = x.reshape({-1});
-  const at::Tensor& message = error_feedback_ ? memory_.compensate(flat) : flat;
+  const at::Tensor& message = error_feedback_ ? memory_.compensate(flat, layout_) : flat;
   compressor_->encode_into(message.contiguous(), {step, rank}, packet_);
   if (decoded_.size() < members.size()) decoded_.resize(members.size());
   for (auto& d : decoded_) {

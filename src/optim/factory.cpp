@@ -81,6 +81,11 @@ const std::vector<Entry>& registry() {
          return std::make_unique<DAdam>(std::move(a.params), a.comm, std::move(a.local), *a.topology,
                                         a.options.dadam);
        }},
+      {"choco", true,
+       [](BuildArgs& a) {
+         return std::make_unique<Choco>(std::move(a.params), a.comm, std::move(a.local), *a.topology,
+                                        a.options.choco);
+       }},
   };
   return entries;
 }

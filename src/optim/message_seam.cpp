@@ -34,11 +34,6 @@ MessageSeam::~MessageSeam() = default;
 namespace {
 
 void check_combination(const MessageMasks* masks, const Mixing& mixing) {
-  if (masks && !mixing.accepts_packed()) {
-    throw std::invalid_argument("message seam: the mixing rule '" + mixing.name() + "' keeps state shaped like its " +
-                                "messages, which cannot follow " + masks->describe() +
-                                " when they change; use it with dense messages (or without error feedback)");
-  }
   if (masks && masks->may_differ() && !mixing.exact_linear()) {
     throw std::invalid_argument("message seam: the mixing rule '" + mixing.name() + "' cannot be combined with " +
                                 masks->describe() +
@@ -115,6 +110,7 @@ void MessageSeam::call(Kind kind, at::Tensor& x, const topology::Topology* topo,
   const uint64_t before = comm_.stats().bytes_sent;
   uint64_t values = static_cast<uint64_t>(x.numel());
   if (!masks_) {
+    mixing_->set_layout(at::Tensor());
     run_mixing(kind, x, topo, step, group);
   } else {
     rows_of(x, verb);  // checks the shape before anything travels
@@ -178,9 +174,11 @@ uint64_t MessageSeam::call_shared(Kind kind, at::Tensor& x, const topology::Topo
                               const std::vector<int>* group) {
   const Layout& l = layout_of(comm_.rank());
   if (l.dense) {
+    mixing_->set_layout(at::Tensor());
     run_mixing(kind, x, topo, step, group);
     return static_cast<uint64_t>(x.numel());
   }
+  mixing_->set_layout(l.index);
   at::Tensor rows = as_rows(x, masks_->numel());
   const int64_t r = rows.size(0);
   if (!packed_.defined() || packed_.size(0) != r || packed_.size(1) != l.kept ||
@@ -286,8 +284,10 @@ uint64_t MessageSeam::call_differing(Kind kind, at::Tensor& x, const topology::T
     }
     const Layout& u = it->second;
     if (u.dense) {
+      mixing_->set_layout(at::Tensor());
       run_mixing(kind, x, nullptr, 0, group);
     } else {
+      mixing_->set_layout(u.index);
       auto t0 = Clock::now();
       at::Tensor packed = rows.index_select(1, u.index).contiguous();
       stats_.pack_seconds += seconds_since(t0);

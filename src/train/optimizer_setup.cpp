@@ -8,6 +8,8 @@
 #include "gossamer/optim/compressed_averaging.h"
 #include "gossamer/optim/distributed_optimizer.h"
 #include "gossamer/optim/factory.h"
+#include "gossamer/optim/powersgd_averaging.h"
+#include "gossamer/train/flat_parameters.h"
 
 namespace gossamer::train {
 
@@ -33,8 +35,24 @@ std::unique_ptr<torch::optim::Optimizer> make_local_optimizer(const config::Opti
   throw std::invalid_argument("unknown optimizer '" + c.name + "': use sgd or adamw");
 }
 
+namespace {
+
+compress::CompressorOptions compressor_options(const config::CompressConfig& c, uint64_t seed) {
+  compress::CompressorOptions o;
+  o.method = c.method;
+  o.density = c.density;
+  o.levels = c.levels;
+  o.bucket = c.bucket;
+  o.seed = seed;
+  return o;
+}
+
+}  // namespace
+
 std::unique_ptr<optim::DistributedOptimizer> make_distributed_optimizer(const config::OptimizerConfig& c,
-                                                                        at::Tensor flat, comm::Communicator& comm,
+                                                                        const config::CompressConfig& compress,
+                                                                        uint64_t seed, at::Tensor flat,
+                                                                        comm::Communicator& comm,
                                                                         const topology::Topology* topology) {
   optim::AlgorithmOptions o;
   o.gossip_pga.period = c.period;
@@ -50,19 +68,28 @@ std::unique_ptr<optim::DistributedOptimizer> make_distributed_optimizer(const co
   o.dadam.tracking = c.tracking;
   o.dadam.adapt_then_combine = c.form == "atc";
   o.dadam.accumulation = c.accumulation;
+  o.choco.consensus_step = c.consensus_step;
+  if (c.algorithm == "choco") o.choco.compressor = compressor_options(compress, seed);
   return optim::make_distributed_optimizer(c.algorithm, o, {flat}, comm, topology, make_local_optimizer(c, flat));
 }
 
-void install_compression(const config::CompressConfig& c, uint64_t seed, int64_t numel,
+void install_compression(const config::CompressConfig& c, uint64_t seed, const FlatParameters& flat,
                          optim::DistributedOptimizer& optimizer) {
-  if (c.method == "none") return;
-  compress::CompressorOptions o;
-  o.method = c.method;
-  o.density = c.density;
-  o.levels = c.levels;
-  o.bucket = c.bucket;
-  o.seed = seed;
-  optimizer.set_mixing(std::make_unique<optim::CompressedAveraging>(compress::make_compressor(o), c.error_feedback, numel));
+  // choco carries its compressor in its own gossip (built by make_distributed_optimizer).
+  if (c.method == "none" || optimizer.name() == "choco") return;
+  if (c.method == "powersgd") {
+    optim::PowerSgdOptions o;
+    o.rank = c.rank;
+    o.start_step = c.start_step;
+    o.error_feedback = c.error_feedback;
+    o.seed = seed;
+    std::vector<optim::MessageTensor> tensors;
+    for (const auto& s : flat.slices()) tensors.push_back({s.offset, s.shape});
+    optimizer.set_mixing(std::make_unique<optim::PowerSgdAveraging>(o, tensors, flat.numel()));
+    return;
+  }
+  optimizer.set_mixing(std::make_unique<optim::CompressedAveraging>(compress::make_compressor(compressor_options(c, seed)),
+                                                                    c.error_feedback, flat.numel()));
 }
 
 }  // namespace gossamer::train

@@ -144,10 +144,11 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
     // which is parallel-sgd over a group of one (the mean of one gradient is that gradient, exactly).
     config::OptimizerConfig oc = cfg.optimizer;
     if (s_->world == 1) oc.algorithm = "parallel-sgd";
-    s_->distributed = make_distributed_optimizer(oc, s_->flat->optimizer_parameter(), communicator, ctx.topology);
+    s_->distributed = make_distributed_optimizer(oc, cfg.compress, static_cast<uint64_t>(cfg.train.seed),
+                                                 s_->flat->optimizer_parameter(), communicator, ctx.topology);
     // One worker sends nothing: nothing to compress.
     if (s_->world > 1) {
-      install_compression(cfg.compress, static_cast<uint64_t>(cfg.train.seed), s_->flat->numel(), *s_->distributed);
+      install_compression(cfg.compress, static_cast<uint64_t>(cfg.train.seed), *s_->flat, *s_->distributed);
     }
   }
 

@@ -1,7 +1,7 @@
 // Compressed averages through the seam: parallel-sgd with fp16 packets equals a hand-computed
 // recursion on the decoded gradients, every rank and both backends give the same bits, the bytes
-// are the packets', and the rule is refused where it cannot work (gossip; error feedback with
-// sparse masks).
+// are the packets', the rule is refused where it cannot work (gossip), and error feedback on a
+// sparse model's packed messages keeps its memory at the layout's coordinates.
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -126,9 +126,30 @@ TEST(CompressedAveraging, IsRefusedByGossipAlgorithmsAndWithErrorFeedbackOnSpars
       std::string describe() const override { return "the test's mask"; }
     } masks;
     psgd->set_mixing(rule("topk", true));
-    EXPECT_THROW(psgd->use_masks(&masks), std::invalid_argument);
-    psgd->set_mixing(rule("topk", false));
-    EXPECT_NO_THROW(psgd->use_masks(&masks));
+    EXPECT_NO_THROW(psgd->use_masks(&masks));  // the error memory follows the layout (next test)
+  });
+}
+
+TEST(CompressedAveraging, ErrorFeedbackOnAPackedLayoutKeepsTheMemoryAtItsCoordinates) {
+  // One worker: the average of one packet is its decode. top-k of 2 of the carried values.
+  comm::run_inprocess(1, [&](comm::Communicator& c) {
+    compress::CompressorOptions o;
+    o.method = "topk";
+    o.density = 0.5;
+    CompressedAveraging rule(compress::make_compressor(o), /*error_feedback=*/true, 6);
+    rule.set_layout(at::tensor({0, 2, 3, 5}, at::kLong));
+    at::Tensor x = at::tensor({4.0f, 1.0f, -3.0f, 0.5f});
+    rule.average(c, x);
+    // Sent: the 2 largest (4 and -3); the memory keeps the rest at their coordinates, 0 elsewhere.
+    EXPECT_TRUE(x.equal(at::tensor({4.0f, 0.0f, -3.0f, 0.0f})));
+    EXPECT_TRUE(rule.error_memory().equal(at::tensor({0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 0.5f})));
+    // The mask moves: coordinate 2 keeps its error while not carried; 5 comes back with it.
+    rule.set_layout(at::tensor({1, 4, 5}, at::kLong));
+    at::Tensor y = at::tensor({0.25f, 0.0f, 0.0f});
+    rule.average(c, y);
+    // Compensated message (0.25, 0, 0.5): top-2 (density 0.5 of 3 values rounds to 2) sends 0.5 and 0.25.
+    EXPECT_TRUE(y.equal(at::tensor({0.25f, 0.0f, 0.5f})));
+    EXPECT_TRUE(rule.error_memory().equal(at::tensor({0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f})));
   });
 }
 

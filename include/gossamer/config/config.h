@@ -48,7 +48,8 @@ struct TrainConfig {
 
 struct OptimizerConfig {
   // How workers combine their updates (ignored with one worker): parallel-sgd, dsgd, dsgd-cta,
-  // gossip-pga, local-sgd, d2, gradient-tracking, decentlam, wagma, diloco, dadam (docs/optimizers.md).
+  // gossip-pga, local-sgd, d2, gradient-tracking, decentlam, wagma, diloco, dadam, choco
+  // (docs/optimizers.md, docs/compress.md).
   std::string algorithm = "parallel-sgd";
   int64_t period = 16;          // H for gossip-pga, local-sgd and diloco
   int64_t group_size = 4;       // wagma: workers per group
@@ -58,6 +59,7 @@ struct OptimizerConfig {
   bool tracking = false;        // dadam: Adam on a gradient tracker
   std::string form = "cta";     // dadam: cta (2410.11998: mix x, then adapt) or atc (adapt, then mix)
   int64_t accumulation = 1;     // dadam: steps whose mean gradient refreshes Adam's moments
+  double consensus_step = 0.5;  // choco: γ in (0, 1], the step towards the neighbours' public copies
   std::string name = "sgd";  // the local update: sgd | adamw
   double lr = 0.05;
   double momentum = 0.9;
@@ -129,12 +131,15 @@ struct SparseConfig {
 };
 
 // [compress]: the averages of the averaging algorithms (parallel-sgd, local-sgd, wagma, diloco)
-// travel as compressed packets (docs/compress.md).
+// travel as compressed packets, and optimizer.algorithm = "choco" gossips compressed messages
+// (docs/compress.md).
 struct CompressConfig {
-  std::string method = "none";  // none | fp16 | bf16 | sign | topk | randk | qsgd | terngrad
+  std::string method = "none";  // none | fp16 | bf16 | sign | topk | randk | qsgd | terngrad | powersgd
   double density = 0.01;        // topk, randk: fraction of coordinates sent
   int64_t levels = 7;           // qsgd: s (7 = 4 bits a coordinate)
   int64_t bucket = 512;         // qsgd: coordinates per norm
+  int64_t rank = 1;             // powersgd: r, the rank of each layer's factors
+  int64_t start_step = 0;       // powersgd: averages sent uncompressed before compression starts
   bool error_feedback = false;  // keep what compression dropped and add it to the next message
 };
 

@@ -9,8 +9,8 @@
 //
 // Random choices: shared ones (random-k's coordinates) are keyed by the number of averages this
 // rule has made, equal on every participant; private ones add the rank. With error feedback the
-// memory has the shape of the messages, so it cannot follow a sparse mask that changes: the
-// seam refuses that combination (accepts_packed() is false).
+// memory covers the flat parameters; a sparse model's packed messages read and write it at their
+// layout's coordinates (set_layout), so a mask that changes does not misalign it.
 #pragma once
 
 #include <memory>
@@ -34,14 +34,14 @@ class CompressedAveraging final : public Mixing {
   void group_average(comm::Communicator& comm, at::Tensor& x, const std::vector<int>& group) override;
   bool exact_linear() const override { return false; }
   bool supports_mix() const override { return false; }
-  bool accepts_packed() const override { return !error_feedback_; }
+  void set_layout(const at::Tensor& index) override { layout_ = index; }
   std::string name() const override;
   // "calls" (the draw counter) and, with error feedback, "error" (the memory).
   std::map<std::string, at::Tensor> state() const override;
   void load_state(const std::map<std::string, at::Tensor>& state) override;
   std::vector<at::Tensor> state_tensors() override;
 
-  // The error-feedback memory (undefined before the first average, or without error feedback).
+  // The error-feedback memory, [numel] (undefined without error feedback).
   at::Tensor& error_memory() { return memory_.memory(); }
   int64_t numel() const { return numel_; }
 
@@ -53,6 +53,7 @@ class CompressedAveraging final : public Mixing {
   int64_t numel_;
   compress::ErrorFeedback memory_;
   int64_t calls_ = 0;
+  at::Tensor layout_;                  // the current call's coordinates (undefined: dense)
   comm::Bytes packet_;                 // this worker's packet, reused
   std::vector<at::Tensor> decoded_;    // per member, reused
 };

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "gossamer/optim/choco.h"
 #include "gossamer/optim/dadam.h"
 #include "gossamer/optim/diloco.h"
 #include "gossamer/optim/distributed_optimizer.h"
@@ -26,10 +27,11 @@ struct AlgorithmOptions {
   WagmaOptions wagma;
   DilocoOptions diloco;
   DAdamOptions dadam;
+  ChocoOptions choco;
 };
 
 // "parallel-sgd", "dsgd", "dsgd-cta", "gossip-pga", "local-sgd", "d2", "gradient-tracking",
-// "decentlam", "wagma", "diloco", "dadam".
+// "decentlam", "wagma", "diloco", "dadam", "choco".
 std::vector<std::string> algorithm_names();
 // Whether `algorithm` gossips over a topology (false: only global collectives). Throws for unknown names.
 bool algorithm_needs_topology(const std::string& algorithm);

@@ -76,9 +76,12 @@ class Mixing {
   virtual bool exact_linear() const = 0;
   // False for a rule that only averages (mix throws): gossip algorithms refuse it when it is set.
   virtual bool supports_mix() const { return true; }
-  // False for a rule with state shaped like its messages (error feedback), which a sparse layout
-  // that changes would misalign: the seam refuses masks with it.
-  virtual bool accepts_packed() const { return true; }
+  // Before every call, the coordinates of the flat parameter vector its message carries: `index`
+  // [kept] int64 ascending (the mask's layout), or undefined when the message is dense (every
+  // coordinate, or no masks installed). A rule with state shaped like the parameters (error
+  // feedback, CHOCO's public copies) keeps that state dense and reads and writes it at `index`,
+  // so a mask that changes cannot misalign it. Stateless rules ignore it.
+  virtual void set_layout(const at::Tensor& index) {}
   // State the rule keeps across calls, for checkpoints (keys without a prefix; the optimizer adds
   // "mixing."), and its tensors shaped like the flat parameters by handle, for masks.
   virtual std::map<std::string, at::Tensor> state() const { return {}; }

@@ -23,6 +23,8 @@ class DistributedOptimizer;
 
 namespace gossamer::train {
 
+class FlatParameters;
+
 // Throws config::ConfigError when optimizer.algorithm is not a registered algorithm, listing them.
 // The config layer cannot see the registry (it sits below optim/), so this is where the name is
 // checked; run_training calls it before loading any data.
@@ -32,14 +34,19 @@ void check_optimizer_config(const config::Config& cfg);
 std::unique_ptr<torch::optim::Optimizer> make_local_optimizer(const config::OptimizerConfig& c, at::Tensor flat);
 
 // The configured algorithm over `flat`, with `comm` and `topology` (null for the algorithms that
-// need none). Throws std::invalid_argument for a combination the algorithm cannot run.
+// need none); choco takes its compressor from `compress` (random draws seeded by `seed`). Throws
+// std::invalid_argument for a combination the algorithm cannot run.
 std::unique_ptr<optim::DistributedOptimizer> make_distributed_optimizer(const config::OptimizerConfig& c,
-                                                                        at::Tensor flat, comm::Communicator& comm,
+                                                                        const config::CompressConfig& compress,
+                                                                        uint64_t seed, at::Tensor flat,
+                                                                        comm::Communicator& comm,
                                                                         const topology::Topology* topology);
 
-// [compress]: with a method other than none, the optimizer's averages travel as compressed packets
-// (optim::CompressedAveraging over `numel`-value messages; random draws seeded by `seed`).
-void install_compression(const config::CompressConfig& c, uint64_t seed, int64_t numel,
+// [compress]: with a method other than none, the optimizer's averages travel compressed: packets
+// (optim::CompressedAveraging over `flat`'s values; random draws seeded by `seed`), or, for
+// powersgd, low-rank factors of each of `flat`'s tensors (optim::PowerSgdAveraging). Nothing to do
+// for choco, whose gossip is already compressed.
+void install_compression(const config::CompressConfig& c, uint64_t seed, const FlatParameters& flat,
                          optim::DistributedOptimizer& optimizer);
 
 }  // namespace gossamer::train
