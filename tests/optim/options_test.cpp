@@ -158,7 +158,7 @@ TEST(Options, UnknownAlgorithmListsTheKnownOnes) {
     EXPECT_THAT(msg, HasSubstr("'adam-sgd'"));
     for (const auto& n : algorithm_names()) EXPECT_THAT(msg, HasSubstr(n));
   });
-  EXPECT_EQ(algorithm_names().size(), 11u);
+  EXPECT_EQ(algorithm_names().size(), 12u);
 }
 
 TEST(Options, EveryNameBuildsAndReportsItsName) {

@@ -77,6 +77,15 @@ TEST(CompressedTraining, ChocoResumesExactlyAndSendsOnePacketToEachNeighbour) {
   EXPECT_GT(a.test_accuracy, 0.0);
 }
 
+TEST(CompressedTraining, PowerSgdResumesExactlyAndSendsTwoSmallAllreduces) {
+  const auto a = expect_exact_resume({"compress.method=powersgd", "compress.rank=2", "compress.error_feedback=true",
+                                      "compress.start_step=2"},
+                                     "compress_powersgd");
+  EXPECT_NE(a.messages.find("powersgd (rank 2, error feedback, from average 2)"), std::string::npos) << a.messages;
+  // MLP 784-32-10: [32, 784] and [10, 32] factored (rank 2: 1632 + 84 values), the 42 biases exact.
+  EXPECT_LT(a.bytes_sent_per_worker, 0.25 * a.dense_bytes_sent_per_worker);
+}
+
 TEST(CompressedTraining, ErrorFeedbackWithPackedSparseMessagesResumesExactly) {
   // The memory lives at the flat coordinates and follows RigL's moving mask (set_layout).
   const auto a = expect_exact_resume({"compress.method=topk", "compress.density=0.1", "compress.error_feedback=true",
