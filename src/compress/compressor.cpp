@@ -25,7 +25,7 @@ at::Tensor Compressor::decode(const comm::Bytes& packet, int64_t numel, const En
   return out;
 }
 
-std::vector<std::string> compressor_names() { return {"fp16", "bf16", "sign", "topk", "randk", "qsgd", "terngrad"}; }
+std::vector<std::string> compressor_names() { return {"fp16", "bf16", "sign", "topk", "randk", "qsgd", "terngrad", "alq", "amq"}; }
 
 void CompressorOptions::validate() const {
   if (!(density > 0.0 && density <= 1.0)) {
@@ -34,7 +34,8 @@ void CompressorOptions::validate() const {
   }
   if (levels < 1 || levels > 127) {
     throw std::invalid_argument("CompressorOptions.levels = " + std::to_string(levels) +
-                                ": must be in [1, 127] (QSGD's positive levels; 15 is 5 bits per coordinate)");
+                                ": must be in [1, 127] (the positive levels of qsgd, alq and amq: 1 takes 2 bits per "
+                                "coordinate, up to 7 takes 4, up to 127 takes 8)");
   }
   if (bucket < 1) {
     throw std::invalid_argument("CompressorOptions.bucket = " + std::to_string(bucket) + ": must be >= 1");
@@ -50,6 +51,8 @@ std::unique_ptr<Compressor> make_compressor(const CompressorOptions& o) {
   if (o.method == "randk") return detail::make_randk(o.density, o.seed);
   if (o.method == "qsgd") return detail::make_qsgd(o.levels, o.bucket, o.seed);
   if (o.method == "terngrad") return detail::make_terngrad(o.seed);
+  if (o.method == "alq") return detail::make_adaptive_quantizer(false, o.levels, o.bucket, o.seed);
+  if (o.method == "amq") return detail::make_adaptive_quantizer(true, o.levels, o.bucket, o.seed);
   std::string known;
   for (const auto& n : compressor_names()) known += (known.empty() ? "" : ", ") + n;
   throw std::invalid_argument("unknown compressor '" + o.method + "': known are " + known);
@@ -98,28 +101,6 @@ uint8_t* scratch_bytes(size_t bytes) {
   thread_local std::vector<uint8_t> buffer;
   if (buffer.size() < bytes) buffer.resize(bytes);
   return buffer.data();
-}
-
-void pack_fields(const uint8_t* values, int64_t count, int width, uint8_t* out) {
-  if (width != 1 && width != 2 && width != 4 && width != 8) throw std::logic_error("pack_fields: width must divide 8");
-  const int per_byte = 8 / width;
-  const size_t bytes = packed_bytes(count, width);
-  for (size_t o = 0; o < bytes; ++o) {
-    const int64_t first = static_cast<int64_t>(o) * per_byte;
-    const int64_t n = std::min<int64_t>(per_byte, count - first);
-    uint32_t byte = 0;
-    for (int64_t j = 0; j < n; ++j) byte |= static_cast<uint32_t>(values[first + j]) << (j * width);
-    out[o] = static_cast<uint8_t>(byte);
-  }
-}
-
-void unpack_fields(const uint8_t* in, int64_t count, int width, uint8_t* values) {
-  if (width != 1 && width != 2 && width != 4 && width != 8) throw std::logic_error("unpack_fields: width must divide 8");
-  const int per_byte = 8 / width;
-  const uint32_t field = (1u << width) - 1;
-  for (int64_t i = 0; i < count; ++i) {
-    values[i] = static_cast<uint8_t>((in[i / per_byte] >> ((i % per_byte) * width)) & field);
-  }
 }
 
 }  // namespace detail

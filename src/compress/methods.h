@@ -16,9 +16,11 @@ std::unique_ptr<Compressor> make_topk(double density);
 std::unique_ptr<Compressor> make_randk(double density, uint64_t seed);
 std::unique_ptr<Compressor> make_qsgd(int64_t levels, int64_t bucket, uint64_t seed);
 std::unique_ptr<Compressor> make_terngrad(uint64_t seed);
+// ALQ (multiplicative = false) or AMQ: `levels` magnitude levels above 0.
+std::unique_ptr<Compressor> make_adaptive_quantizer(bool multiplicative, int64_t levels, int64_t bucket, uint64_t seed);
 
 // Format bytes (packet.h); never reuse a number for another method.
-enum Format : uint8_t { kFp16 = 1, kBf16 = 2, kSign = 3, kTopk = 4, kRandk = 5, kQsgd = 6, kTerngrad = 7 };
+enum Format : uint8_t { kFp16 = 1, kBf16 = 2, kSign = 3, kTopk = 4, kRandk = 5, kQsgd = 6, kTerngrad = 7, kAlq = 8, kAmq = 9 };
 
 // The start of every decode_into: `out` must be a contiguous float32 tensor (its numel is the
 // element count expected), the packet must pass open_packet and carry exactly payload_bytes.
@@ -33,8 +35,8 @@ at::Generator generator_for(uint64_t seed, int64_t step, int rank = -1);
 // A seed for the stream of (seed, step) (shared by every rank) or (seed, step, rank) (private).
 uint64_t stream_seed(uint64_t seed, int64_t step, int rank = -1);
 
-// splitmix64: a small, fast generator for the per-coordinate draws of the fused encoders (ATen's
-// mt19937 at::rand was the slowest part of QSGD's and TernGrad's encode).
+// splitmix64: a small, fast sequential generator (random-k's index draws). The quantizers use the
+// counter-based draws of quantize.h instead, which vectorise and split across threads.
 struct FastRng {
   uint64_t state;
   explicit FastRng(uint64_t seed) : state(seed) {}
@@ -51,10 +53,7 @@ struct FastRng {
 // A per-thread scratch buffer of at least `bytes` (reused: fresh memory is slow to touch here).
 uint8_t* scratch_bytes(size_t bytes);
 
-// Fixed-width fields (width 1, 2, 4 or 8 bits) packed into bytes: field i occupies bits
-// [i*w, (i+1)*w), least significant first.
-void pack_fields(const uint8_t* values, int64_t count, int width, uint8_t* out);
-void unpack_fields(const uint8_t* in, int64_t count, int width, uint8_t* values);
+// Fixed-width fields packed into bytes, least significant first (quantize.h packs them).
 inline size_t packed_bytes(int64_t count, int width) { return static_cast<size_t>((count * width + 7) / 8); }
 
 }  // namespace gossamer::compress::detail

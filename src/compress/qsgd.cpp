@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "methods.h"
+#include "quantize.h"
 
 namespace gossamer::compress::detail {
 namespace {
@@ -32,9 +33,6 @@ class Qsgd final : public Compressor {
     start_packet(p, format(), n, payload_bytes(n));
     const float* v = flat.data_ptr<float>();
     uint8_t* out = p.data() + kPacketHeaderBytes;
-    uint8_t* fields = scratch_bytes(static_cast<size_t>(n));
-    FastRng rng(stream_seed(seed_, key.step, key.rank));
-    const uint8_t sign_bit = static_cast<uint8_t>(1u << (width_ - 1));
     const float s = static_cast<float>(s_);
     // Bucket norms with ATen's vectorised reduction: the full buckets as rows, then the rest.
     const int64_t full = n / bucket_;
@@ -44,20 +42,9 @@ class Qsgd final : public Compressor {
       at::norm_out(nf, flat.narrow(0, 0, full * bucket_).view({full, bucket_}), 2, {1});
     }
     if (nb > full) norms[full] = flat.narrow(0, full * bucket_, n - full * bucket_).norm(2).item<float>();
-    for (int64_t b = 0; b < nb; ++b) {
-      const int64_t begin = b * bucket_, end = std::min(n, begin + bucket_);
-      const float norm = norms[b];
-      const float inv = norm > 0 ? s / norm : 0.f;
-      for (int64_t i = begin; i < end; ++i) {
-        // Unbiased stochastic rounding of s|v|/norm to its neighbouring integer levels.
-        const float a = std::fabs(v[i]) * inv;
-        float level = std::floor(a);
-        if (rng.uniform() < a - level) level += 1.f;
-        const uint8_t l = static_cast<uint8_t>(std::min(level, s));
-        fields[i] = static_cast<uint8_t>(l | (v[i] < 0 ? sign_bit : 0));
-      }
-    }
-    pack_fields(fields, n, width_, out + nb * 4);
+    float* scales = reinterpret_cast<float*>(scratch_bytes(static_cast<size_t>(nb) * 4));
+    for (int64_t b = 0; b < nb; ++b) scales[b] = norms[b] > 0 ? s / norms[b] : 0.f;
+    quantize_uniform(v, n, bucket_, scales, s, width_, stream_seed(seed_, key.step, key.rank), out + nb * 4);
     seal_packet(p);
   }
 
@@ -66,23 +53,13 @@ class Qsgd final : public Compressor {
     const Payload pl = open_payload(*this, packet, out, key.rank);
     float* y = out.data_ptr<float>();
     const int64_t nb = buckets(numel);
-    uint8_t* fields = scratch_bytes(static_cast<size_t>(numel));
-    unpack_fields(pl.data + nb * 4, numel, width_, fields);
-    const uint8_t sign_bit = static_cast<uint8_t>(1u << (width_ - 1));
-    for (int64_t b = 0; b < nb; ++b) {
-      float norm;
-      std::memcpy(&norm, pl.data + b * 4, 4);
-      const float unit = norm / static_cast<float>(s_);
-      const int64_t begin = b * bucket_, end = std::min(numel, begin + bucket_);
-      for (int64_t i = begin; i < end; ++i) {
-        const uint8_t level = fields[i] & static_cast<uint8_t>(sign_bit - 1);
-        if (level > s_) {
-          throw PacketError("qsgd packet from rank " + std::to_string(key.rank) + " holds a level above s = " +
-                            std::to_string(s_));
-        }
-        const float m = unit * static_cast<float>(level);
-        y[i] = (fields[i] & sign_bit) ? -m : m;
-      }
+    float* units = reinterpret_cast<float*>(scratch_bytes(static_cast<size_t>(nb) * 4));
+    std::memcpy(units, pl.data, static_cast<size_t>(nb) * 4);
+    for (int64_t b = 0; b < nb; ++b) units[b] /= static_cast<float>(s_);
+    const int top = decode_uniform(pl.data + nb * 4, numel, bucket_, units, width_, y);
+    if (top > s_) {
+      throw PacketError("qsgd packet from rank " + std::to_string(key.rank) + " holds level " + std::to_string(top) +
+                        ", above s = " + std::to_string(s_));
     }
   }
 

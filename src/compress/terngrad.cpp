@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "methods.h"
+#include "quantize.h"
 
 namespace gossamer::compress::detail {
 namespace {
@@ -25,14 +26,8 @@ class TernGrad final : public Compressor {
     const float* v = flat.data_ptr<float>();
     const float s = n > 0 ? std::max(std::fabs(flat.max().item<float>()), std::fabs(flat.min().item<float>())) : 0.f;
     std::memcpy(out, &s, 4);
-    uint8_t* fields = scratch_bytes(static_cast<size_t>(n));
-    FastRng rng(stream_seed(seed_, key.step, key.rank));
     // 1 = +s, 2 = -s, 0 = 0; b ~ Bernoulli(|v| / s).
-    for (int64_t i = 0; i < n; ++i) {
-      const bool keep = rng.uniform() * s < std::fabs(v[i]);
-      fields[i] = keep ? (v[i] < 0 ? 2 : 1) : 0;
-    }
-    pack_fields(fields, n, 2, out + 4);
+    quantize_ternary(v, n, s, stream_seed(seed_, key.step, key.rank), out + 4);
     seal_packet(p);
   }
 
@@ -41,14 +36,8 @@ class TernGrad final : public Compressor {
     const Payload pl = open_payload(*this, packet, out, key.rank);
     float s;
     std::memcpy(&s, pl.data, 4);
-    uint8_t* fields = scratch_bytes(static_cast<size_t>(numel));
-    unpack_fields(pl.data + 4, numel, 2, fields);
-    float* y = out.data_ptr<float>();
-    for (int64_t i = 0; i < numel; ++i) {
-      if (fields[i] > 2) {
-        throw PacketError("terngrad packet from rank " + std::to_string(key.rank) + " holds an invalid 2-bit code");
-      }
-      y[i] = fields[i] == 1 ? s : fields[i] == 2 ? -s : 0.f;
+    if (decode_ternary(pl.data + 4, numel, s, out.data_ptr<float>()) > 2) {
+      throw PacketError("terngrad packet from rank " + std::to_string(key.rank) + " holds an invalid 2-bit code");
     }
   }
 

@@ -356,7 +356,7 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
   {
     SectionReader r(section(root, "compress"), "compress");
     auto& k = c.compress;
-    r.read("method", k.method, {"none", "fp16", "bf16", "sign", "topk", "randk", "qsgd", "terngrad", "powersgd"});
+    r.read("method", k.method, {"none", "fp16", "bf16", "sign", "topk", "randk", "qsgd", "terngrad", "alq", "amq", "powersgd"});
     r.read("density", k.density, 0.0, 1.0, true);
     r.read("levels", k.levels, 1, 127);
     r.read("bucket", k.bucket, 1);

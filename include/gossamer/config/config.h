@@ -134,10 +134,10 @@ struct SparseConfig {
 // travel as compressed packets, and optimizer.algorithm = "choco" gossips compressed messages
 // (docs/compress.md).
 struct CompressConfig {
-  std::string method = "none";  // none | fp16 | bf16 | sign | topk | randk | qsgd | terngrad | powersgd
+  std::string method = "none";  // none | fp16 | bf16 | sign | topk | randk | qsgd | terngrad | alq | amq | powersgd
   double density = 0.01;        // topk, randk: fraction of coordinates sent
-  int64_t levels = 7;           // qsgd: s (7 = 4 bits a coordinate)
-  int64_t bucket = 512;         // qsgd: coordinates per norm
+  int64_t levels = 7;           // qsgd: s; alq, amq: levels above 0 (7 = 4 bits a coordinate)
+  int64_t bucket = 512;         // qsgd, alq, amq: coordinates per norm
   int64_t rank = 1;             // powersgd: r, the rank of each layer's factors
   int64_t start_step = 0;       // powersgd: averages sent uncompressed before compression starts
   bool error_feedback = false;  // keep what compression dropped and add it to the next message
