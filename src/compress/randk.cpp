@@ -6,7 +6,7 @@
 // coordinates (which has the same marginal probability k/d when k divides d) in that two chosen
 // coordinates are never in the same block: drawing a uniform k-subset of 25M coordinates
 // (randperm) cost 2 s per message here, the stratified draw O(k). Packets of one step share their
-// coordinates and could be summed undecoded.
+// coordinates, so they are summed undecoded (summable(): averages allreduce the k values).
 #include <cstring>
 
 #include "methods.h"
@@ -20,6 +20,7 @@ class RandK final : public Compressor {
   std::string name() const override { return "randk"; }
   uint8_t format() const override { return kRandk; }
   bool unbiased() const override { return true; }
+  bool summable() const override { return true; }
   size_t payload_bytes(int64_t numel) const override { return static_cast<size_t>(kept_count(density_, numel)) * 4; }
 
   void encode_into(const at::Tensor& x, const EncodeKey& key, comm::Bytes& p) const override {

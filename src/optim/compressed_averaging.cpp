@@ -2,7 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include "gossamer/compress/packet.h"
+
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 namespace gossamer::optim {
@@ -77,6 +80,7 @@ void CompressedAveraging::over(comm::Communicator& comm, at::Tensor& x, const st
   const at::Tensor flat = x.reshape({-1});
   const at::Tensor& message = error_feedback_ ? memory_.compensate(flat, layout_) : flat;
   compressor_->encode_into(message.contiguous(), {step, rank}, packet_);
+  if (compressor_->summable()) return sum_undecoded(comm, flat, members, step);
   if (decoded_.size() < members.size()) decoded_.resize(members.size());
   for (auto& d : decoded_) {
     if (!d.defined() || d.numel() != n) d = at::empty({n}, at::kFloat);
@@ -100,6 +104,34 @@ void CompressedAveraging::over(comm::Communicator& comm, at::Tensor& x, const st
   // (Into the message itself: every decoded packet, its own included, is already in decoded_.)
   flat.copy_(decoded_[0]);
   for (size_t i = 1; i < members.size(); ++i) flat.add_(decoded_[i]);
+  flat.div_(static_cast<double>(members.size()));
+}
+
+void CompressedAveraging::sum_undecoded(comm::Communicator& comm, const at::Tensor& flat,
+                                        const std::vector<int>& members, int64_t step) {
+  const int rank = comm.rank();
+  const int64_t n = flat.numel();
+  if (error_feedback_) {
+    if (decoded_.empty()) decoded_.resize(1);
+    if (!decoded_[0].defined() || decoded_[0].numel() != n) decoded_[0] = at::empty({n}, at::kFloat);
+    compressor_->decode_into(packet_, decoded_[0], {step, rank});
+    memory_.remember(decoded_[0]);
+  }
+  // The payload's float32 values, summed over the members by the communicator (counted as its
+  // allreduce), written back into the packet and decoded once.
+  const int64_t values = static_cast<int64_t>(packet_.size() - compress::kPacketHeaderBytes) / 4;
+  if (!payload_sum_.defined() || payload_sum_.numel() != values) payload_sum_ = at::empty({values}, at::kFloat);
+  uint8_t* payload = packet_.data() + compress::kPacketHeaderBytes;
+  std::memcpy(payload_sum_.data_ptr<float>(), payload, static_cast<size_t>(values) * 4);
+  if (static_cast<int>(members.size()) == comm.size()) {
+    comm.allreduce(payload_sum_, comm::ReduceOp::Sum);
+  } else {
+    comm.group_allreduce(payload_sum_, members, comm::ReduceOp::Sum);
+  }
+  std::memcpy(payload, payload_sum_.data_ptr<float>(), static_cast<size_t>(values) * 4);
+  compress::seal_packet(packet_);
+  at::Tensor out = flat;
+  compressor_->decode_into(packet_, out, {step, rank});
   flat.div_(static_cast<double>(members.size()));
 }
 

@@ -99,6 +99,42 @@ TEST(CompressedAveraging, TopKWithErrorFeedbackKeepsEveryRankEqualOnBothBackends
   EXPECT_GT(inproc[0][kSteps - 1].abs().max().item<double>(), 0.1);  // it moved
 }
 
+TEST(CompressedAveraging, RandomKPacketsAreSummedUndecodedInOneAllreduce) {
+  // Random-k packets of one step share their coordinates: the average allreduces the k values and
+  // decodes the sum once. By hand: every worker holds the same x; the step's average is the mean
+  // of the decoded packets of x - t_r, keyed by (step, r).
+  std::vector<SeamStats> stats(kWorkers);
+  const auto inproc = run(Backend::InProcess, "randk", false, &stats);
+  const auto gloo = run(Backend::Gloo, "randk", false, nullptr);
+  compress::CompressorOptions o;
+  o.method = "randk";
+  o.density = 0.2;
+  const auto c = compress::make_compressor(o);
+  ASSERT_TRUE(c->summable());
+  at::Tensor x = at::zeros({kDim});
+  for (int k = 0; k < kSteps; ++k) {
+    at::Tensor sum = at::zeros({kDim});
+    for (int r = 0; r < kWorkers; ++r) sum = sum + c->decode(c->encode(x - target(r), {k, r}), kDim, {k, r});
+    x = x - kLr * (sum / static_cast<double>(kWorkers));
+    for (int r = 0; r < kWorkers; ++r) {
+      EXPECT_TRUE(at::allclose(inproc[static_cast<size_t>(r)][static_cast<size_t>(k)], x, 1e-6, 1e-6))
+          << "rank " << r << " step " << k;
+      EXPECT_TRUE(inproc[static_cast<size_t>(r)][static_cast<size_t>(k)].equal(inproc[0][static_cast<size_t>(k)]));
+      EXPECT_TRUE(at::allclose(gloo[static_cast<size_t>(r)][static_cast<size_t>(k)], x, 1e-6, 1e-6))
+          << "gloo rank " << r << " step " << k;
+    }
+  }
+  // k = 10 values in a ring allreduce of 4: chunks 3, 3, 2, 2; rank i sends 2*10 - chunk[i+1] - chunk[i+2]
+  // values a step (docs/comm.md), where all-to-all would send 3 packets of 40 bytes plus headers.
+  const int64_t chunk[kWorkers] = {3, 3, 2, 2};
+  for (int r = 0; r < kWorkers; ++r) {
+    EXPECT_EQ(stats[static_cast<size_t>(r)].bytes_sent,
+              static_cast<uint64_t>(kSteps * 4 * (20 - chunk[(r + 1) % kWorkers] - chunk[(r + 2) % kWorkers])))
+        << "rank " << r;
+  }
+  EXPECT_GT(inproc[0][kSteps - 1].abs().max().item<double>(), 0.1);  // it moved
+}
+
 TEST(CompressedAveraging, IsRefusedByGossipAlgorithmsAndWithErrorFeedbackOnSparseMasks) {
   const auto ring = topo("ring", 2);
   comm::run_inprocess(2, [&](comm::Communicator& c) {

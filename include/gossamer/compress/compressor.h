@@ -43,6 +43,11 @@ class Compressor {
   virtual uint8_t format() const = 0;
   // E[decode(encode(x))] = x.
   virtual bool unbiased() const = 0;
+  // Whether one step's packets can be summed without decoding: every rank's payload (same key.step)
+  // is payload_bytes / 4 float32 values at the same positions, and the packet whose payload is the
+  // elementwise sum decodes to the sum of the decodes. Such packets travel through an allreduce
+  // instead of all-to-all (random-k: coordinates shared by every rank, values linear).
+  virtual bool summable() const { return false; }
   // The payload size for `numel` elements (the packet adds kPacketHeaderBytes): what the tests
   // hold the packets to.
   virtual size_t payload_bytes(int64_t numel) const = 0;

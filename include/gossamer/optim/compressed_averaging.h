@@ -2,7 +2,9 @@
 // (compress/): every participant encodes its message — with error feedback if asked, the memory
 // kept here — sends the packet to every other participant (Communicator::exchange: the bytes
 // counted are the packets'), decodes everyone's packets, its own included, and sums them in rank
-// order, so every participant ends with the same bits. For the averaging algorithms
+// order, so every participant ends with the same bits. Summable packets (Compressor::summable(),
+// random-k) instead go through one allreduce of their payload values, summed undecoded, and the
+// sum is decoded once: 2(n-1)/n payloads sent instead of n - 1. For the averaging algorithms
 // (parallel-sgd's gradients, local-sgd / wagma / diloco's models); gossip needs compressed
 // gossip with copies of the neighbours' models (CHOCO), which this rule is not, so gossip
 // algorithms refuse it (supports_mix() is false). Not exact linear mixing.
@@ -47,6 +49,7 @@ class CompressedAveraging final : public Mixing {
 
  private:
   void over(comm::Communicator& comm, at::Tensor& x, const std::vector<int>& members);
+  void sum_undecoded(comm::Communicator& comm, const at::Tensor& flat, const std::vector<int>& members, int64_t step);
 
   std::unique_ptr<compress::Compressor> compressor_;
   bool error_feedback_;
@@ -56,6 +59,7 @@ class CompressedAveraging final : public Mixing {
   at::Tensor layout_;                  // the current call's coordinates (undefined: dense)
   comm::Bytes packet_;                 // this worker's packet, reused
   std::vector<at::Tensor> decoded_;    // per member, reused
+  at::Tensor payload_sum_;             // summable packets: the payload values being allreduced
 };
 
 }  // namespace gossamer::optim
