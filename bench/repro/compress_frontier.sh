@@ -10,8 +10,10 @@
 #
 #   bash bench/repro/compress_frontier.sh
 #
-# Budget knobs (defaults: about 20 minutes on 2 idle cores): EPOCHS (2), TRAIN_LIMIT (0 = all
-# 60k), ROWS (a grep -E pattern over the row names, default all), GAMMA (CHOCO's consensus step).
+# Budget knobs (defaults: about 25 minutes on 2 idle cores): EPOCHS (2), TRAIN_LIMIT (0 = all
+# 60k), ROWS (a grep -E pattern over the row names, default all), GAMMA (CHOCO's consensus step,
+# default 0.5). psgd-powersgd1-warm sends plain allreduces for the first 10% of the steps (PyTorch's
+# start_powerSGD_iter advice; 235 steps an epoch at 16 workers x batch 16).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 GOSSAMER=${GOSSAMER:-build/bin/gossamer}
@@ -72,6 +74,8 @@ run psgd-alq4 parallel-sgd alq-4bit --set compress.method='"alq"' --set compress
 run psgd-amq4 parallel-sgd amq-4bit --set compress.method='"amq"' --set compress.levels=7
 run psgd-terngrad parallel-sgd terngrad --set compress.method='"terngrad"'
 run psgd-powersgd1 parallel-sgd powersgd-r1+ef --set compress.method='"powersgd"' --set compress.rank=1 --set compress.error_feedback=true
+run psgd-powersgd1-warm parallel-sgd powersgd-r1+ef-warm --set compress.method='"powersgd"' --set compress.rank=1 --set compress.error_feedback=true --set compress.start_step=$((235 * EPOCHS / 10))
+run psgd-lgreco-topk1-ef parallel-sgd lgreco-topk1%+ef --set compress.method='"topk"' --set compress.density=0.01 --set compress.error_feedback=true --set compress.layerwise='"lgreco"' --set compress.layerwise_every=50
 run psgd-powersgd2 parallel-sgd powersgd-r2+ef --set compress.method='"powersgd"' --set compress.rank=2 --set compress.error_feedback=true
 
 # Gossip on the ring: D-SGD with dense models, CHOCO-SGD with compressed differences.

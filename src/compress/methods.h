@@ -20,7 +20,7 @@ std::unique_ptr<Compressor> make_terngrad(uint64_t seed);
 std::unique_ptr<Compressor> make_adaptive_quantizer(bool multiplicative, int64_t levels, int64_t bucket, uint64_t seed);
 
 // Format bytes (packet.h); never reuse a number for another method.
-enum Format : uint8_t { kFp16 = 1, kBf16 = 2, kSign = 3, kTopk = 4, kRandk = 5, kQsgd = 6, kTerngrad = 7, kAlq = 8, kAmq = 9 };
+enum Format : uint8_t { kFp16 = 1, kBf16 = 2, kSign = 3, kTopk = 4, kRandk = 5, kQsgd = 6, kTerngrad = 7, kAlq = 8, kAmq = 9, kLayerwise = 10 };
 
 // The start of every decode_into: `out` must be a contiguous float32 tensor (its numel is the
 // element count expected), the packet must pass open_packet and carry exactly payload_bytes.

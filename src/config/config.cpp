@@ -363,6 +363,8 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.read("rank", k.rank, 1, 1024);
     r.read("start_step", k.start_step, 0);
     r.read("error_feedback", k.error_feedback);
+    r.read("layerwise", k.layerwise, {"none", "lgreco"});
+    r.read("layerwise_every", k.layerwise_every, 1);
     r.reject_unknown();
     const std::string& a = c.optimizer.algorithm;
     const bool averaging = a == "parallel-sgd" || a == "local-sgd" || a == "wagma" || a == "diloco";
@@ -392,7 +394,29 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
                           c.sparse.method + "\"'s packed messages (only the kept values) no longer have: set "
                           "sparse.packed_messages = false, or choose another compress.method");
       }
+      if (k.layerwise == "lgreco") {
+        const std::string& m = k.method;
+        if (m != "topk" && m != "randk" && m != "qsgd" && m != "alq" && m != "amq") {
+          throw ConfigError("config: compress.layerwise = \"lgreco\" chooses a density (topk, randk) or a number of "
+                            "levels (qsgd, alq, amq) per layer; compress.method = \"" + m + "\" has none: choose one "
+                            "of those methods or set compress.layerwise = \"none\"");
+        }
+        if (a != "parallel-sgd" && a != "local-sgd" && a != "diloco") {
+          throw ConfigError("config: compress.layerwise = \"lgreco\" with optimizer.algorithm = \"" + a + "\": the "
+                            "per-layer choice must be the same on every worker, which needs averages over all of "
+                            "them; use parallel-sgd, local-sgd or diloco, or set compress.layerwise = \"none\"");
+        }
+        if (c.sparse.method != "none" && c.sparse.method != "srste" && c.sparse.packed_messages) {
+          throw ConfigError("config: compress.layerwise = \"lgreco\" compresses each layer of the dense message; "
+                            "sparse.method = \"" + c.sparse.method + "\"'s packed messages (only the kept values) "
+                            "have no layers: set sparse.packed_messages = false, or compress.layerwise = \"none\"");
+        }
+      }
     } else {
+      if (k.layerwise != "none") {
+        throw ConfigError("config: compress.layerwise = \"" + k.layerwise + "\" needs a compress.method (topk, randk, "
+                          "qsgd, alq or amq)");
+      }
       if (k.error_feedback) {
         throw ConfigError("config: compress.error_feedback = true has no effect with compress.method = \"none\": "
                           "choose a compress.method or remove error_feedback");
@@ -508,7 +532,9 @@ std::string to_toml(const Config& c) {
                                {"bucket", c.compress.bucket},
                                {"rank", c.compress.rank},
                                {"start_step", c.compress.start_step},
-                               {"error_feedback", c.compress.error_feedback}}},
+                               {"error_feedback", c.compress.error_feedback},
+                               {"layerwise", c.compress.layerwise},
+                               {"layerwise_every", c.compress.layerwise_every}}},
   };
   std::ostringstream os;
   os << root << "\n";

@@ -21,6 +21,8 @@ CompressedAveraging::CompressedAveraging(std::unique_ptr<compress::Compressor> c
 std::map<std::string, at::Tensor> CompressedAveraging::state() const {
   std::map<std::string, at::Tensor> s{{"calls", at::tensor({calls_}, at::kLong)}};
   if (error_feedback_) s["error"] = memory_.memory();
+  const at::Tensor adapted = compressor_->adapted_state();
+  if (adapted.defined()) s["compressor"] = adapted;
   return s;
 }
 
@@ -30,6 +32,14 @@ void CompressedAveraging::load_state(const std::map<std::string, at::Tensor>& st
     throw std::runtime_error(name() + ": the checkpoint has no 'mixing.calls' (was it written without [compress]?)");
   }
   calls_ = it->second.item<int64_t>();
+  if (compressor_->adapted_state().defined()) {
+    auto a = state.find("compressor");
+    if (a == state.end()) {
+      throw std::runtime_error(name() + ": the checkpoint has no 'mixing.compressor' (the choices of " +
+                               compressor_->name() + "; was it written without compress.layerwise?)");
+    }
+    compressor_->load_adapted_state(a->second);
+  }
   if (!error_feedback_) return;
   auto e = state.find("error");
   if (e == state.end() || e->second.numel() != numel_) {
@@ -79,6 +89,13 @@ void CompressedAveraging::over(comm::Communicator& comm, at::Tensor& x, const st
   }
   const at::Tensor flat = x.reshape({-1});
   const at::Tensor& message = error_feedback_ ? memory_.compensate(flat, layout_) : flat;
+  compressor_->adapt(message, {step, rank}, [&](at::Tensor& t) {
+    if (static_cast<int>(members.size()) == comm.size()) {
+      comm.allreduce(t, comm::ReduceOp::Sum);
+    } else {
+      comm.group_allreduce(t, members, comm::ReduceOp::Sum);
+    }
+  });
   compressor_->encode_into(message.contiguous(), {step, rank}, packet_);
   if (compressor_->summable()) return sum_undecoded(comm, flat, members, step);
   if (decoded_.size() < members.size()) decoded_.resize(members.size());

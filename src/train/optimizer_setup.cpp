@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "gossamer/compress/compressor.h"
+#include "gossamer/compress/layerwise.h"
 #include "gossamer/optim/compressed_averaging.h"
 #include "gossamer/optim/distributed_optimizer.h"
 #include "gossamer/optim/factory.h"
@@ -88,8 +89,25 @@ void install_compression(const config::CompressConfig& c, uint64_t seed, const F
     optimizer.set_mixing(std::make_unique<optim::PowerSgdAveraging>(o, tensors, flat.numel()));
     return;
   }
-  optimizer.set_mixing(std::make_unique<optim::CompressedAveraging>(compress::make_compressor(compressor_options(c, seed)),
-                                                                    c.error_feedback, flat.numel()));
+  std::unique_ptr<compress::Compressor> compressor;
+  if (c.layerwise == "lgreco") {
+    // The layers: the parameter tensors in flat order (and any gap between them as its own piece).
+    std::vector<int64_t> layers;
+    int64_t at = 0;
+    for (const auto& s : flat.slices()) {
+      if (s.offset > at) layers.push_back(s.offset - at);
+      layers.push_back(s.numel);
+      at = s.offset + s.numel;
+    }
+    if (flat.numel() > at) layers.push_back(flat.numel() - at);
+    compress::LayerwiseOptions lo;
+    lo.every = c.layerwise_every;
+    compressor = compress::make_layerwise(compressor_options(c, seed), layers, lo);
+  } else {
+    compressor = compress::make_compressor(compressor_options(c, seed));
+  }
+  optimizer.set_mixing(std::make_unique<optim::CompressedAveraging>(std::move(compressor), c.error_feedback,
+                                                                    flat.numel()));
 }
 
 }  // namespace gossamer::train

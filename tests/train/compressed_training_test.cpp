@@ -96,6 +96,19 @@ TEST(CompressedTraining, ErrorFeedbackWithPackedSparseMessagesResumesExactly) {
   EXPECT_LT(a.bytes_sent_per_worker, 0.5 * a.dense_bytes_sent_per_worker);
 }
 
+TEST(CompressedTraining, LgrecoResumesExactlyWithItsLayerChoiceAndSendsFewerBytesThanUniform) {
+  // L-GreCo re-chooses every 3 averages; the split run stops at step 5, between two choices, and
+  // must restore the choice made at step 3 (mixing.compressor) to match the whole run.
+  const auto a = expect_exact_resume({"compress.method=topk", "compress.density=0.05", "compress.error_feedback=true",
+                                      "compress.layerwise=lgreco", "compress.layerwise_every=3"},
+                                     "compress_lgreco");
+  EXPECT_NE(a.messages.find("compressed (lgreco topk, error feedback)"), std::string::npos) << a.messages;
+  // Uniform top-5% sends 3 * (8 + 24 + 1273 * 8) = 30 648 bytes a step; with 4 layers each in its
+  // own packet (24-byte header) the uniform choice alone would cost 3 * 3 * 24 more. The choice
+  // must at least not send more than uniform plus those headers.
+  EXPECT_LE(a.bytes_sent_per_step, 30648.0 + 3 * 3 * 24 + 1e-9);
+}
+
 TEST(CompressedTraining, WrongCombinationsAreConfigErrorsNamingTheKeys) {
   const std::string dir = fresh_dir("compress_bad");
   auto expect_error = [&](const std::vector<std::string>& extra, const std::string& words) {
@@ -117,6 +130,14 @@ TEST(CompressedTraining, WrongCombinationsAreConfigErrorsNamingTheKeys) {
   EXPECT_NO_THROW(compressed_config(dir, {"compress.method=topk", "compress.error_feedback=true", "sparse.method=rigl"}));
   expect_error({"compress.error_feedback=true"}, "compress.method = \"none\"");
   expect_error({"compress.method=zip"}, "compress.method");
+  expect_error({"compress.method=sign", "compress.layerwise=lgreco"}, "compress.method = \"sign\" has none");
+  expect_error({"compress.layerwise=lgreco"}, "needs a compress.method");
+  expect_error({"compress.method=topk", "compress.layerwise=lgreco", "optimizer.algorithm=choco"},
+               "optimizer.algorithm = \"choco\"");
+  expect_error({"compress.method=topk", "compress.layerwise=lgreco", "sparse.method=rigl"}, "sparse.packed_messages");
+  expect_error({"compress.method=topk", "compress.layerwise=zip"}, "compress.layerwise");
+  expect_error({"compress.method=topk", "compress.layerwise=lgreco", "compress.layerwise_every=0"},
+               "compress.layerwise_every");
   // Without error feedback, compressed averages of packed sparse messages are fine.
   EXPECT_NO_THROW(compressed_config(dir, {"compress.method=fp16", "sparse.method=rigl"}));
 }

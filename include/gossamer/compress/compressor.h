@@ -11,6 +11,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,6 +58,16 @@ class Compressor {
   // count expected); `key` is the sender's (its rank names it in errors). Throws PacketError for a
   // packet that is truncated, corrupted or not of this compressor; `out` is then unspecified.
   virtual void decode_into(const comm::Bytes& packet, at::Tensor& out, const EncodeKey& key) const = 0;
+
+  // Called by the mixing rule on every worker before it encodes `message` (what every worker is
+  // about to encode this step), with a function that sums a float64 tensor over the workers taking
+  // part. A compressor that adapts its settings to the messages (layerwise.h, L-GreCo) does it
+  // here, from sums, so that every worker makes the same choice. Default: nothing.
+  virtual void adapt(const at::Tensor& message, const EncodeKey& key,
+                     const std::function<void(at::Tensor&)>& sum_over_workers) {}
+  // The settings adapt() chose, for checkpoints (undefined when there are none), and their restore.
+  virtual at::Tensor adapted_state() const { return {}; }
+  virtual void load_adapted_state(const at::Tensor& state) {}
 
   // The same into fresh storage (first touch of fresh memory is slow here: reuse buffers in loops).
   comm::Bytes encode(const at::Tensor& x, const EncodeKey& key) const;

@@ -141,6 +141,8 @@ struct CompressConfig {
   int64_t rank = 1;             // powersgd: r, the rank of each layer's factors
   int64_t start_step = 0;       // powersgd: averages sent uncompressed before compression starts
   bool error_feedback = false;  // keep what compression dropped and add it to the next message
+  std::string layerwise = "none";  // none | lgreco: a strength per layer (topk, randk, qsgd, alq, amq)
+  int64_t layerwise_every = 100;   // lgreco: averages between two choices
 };
 
 struct Config {

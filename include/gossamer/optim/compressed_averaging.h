@@ -38,7 +38,8 @@ class CompressedAveraging final : public Mixing {
   bool supports_mix() const override { return false; }
   void set_layout(const at::Tensor& index) override { layout_ = index; }
   std::string name() const override;
-  // "calls" (the draw counter) and, with error feedback, "error" (the memory).
+  // "calls" (the draw counter), with error feedback "error" (the memory), and "compressor" for a
+  // compressor that adapts (Compressor::adapt, called before every encode: L-GreCo's choices).
   std::map<std::string, at::Tensor> state() const override;
   void load_state(const std::map<std::string, at::Tensor>& state) override;
   std::vector<at::Tensor> state_tensors() override;
