@@ -346,9 +346,16 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     const double loss_v = loss.item<double>();
     if (!std::isfinite(loss_v)) {
       // No checkpoint here: the last one written holds finite parameters.
+      // Compression is a common cause: name its keys when it is on (docs/compress.md's frontier).
+      std::string hint = "lower optimizer.lr or add schedule.warmup_epochs";
+      if (s.cfg.optimizer.algorithm == "choco") {
+        hint += ", or change optimizer.consensus_step (now " + std::to_string(s.cfg.optimizer.consensus_step) +
+                "; CHOCO needs a contractive compress.method such as topk or sign, and top-k a small step)";
+      } else if (s.cfg.compress.method != "none") {
+        hint += ", or choose a gentler compress.method than \"" + s.cfg.compress.method + "\"";
+      }
       throw std::runtime_error("loss became " + std::to_string(loss_v) + " at step " + std::to_string(step) +
-                               " on rank " + std::to_string(s.rank) + " (lr " + std::to_string(lr) +
-                               "); lower optimizer.lr or add schedule.warmup_epochs");
+                               " on rank " + std::to_string(s.rank) + " (lr " + std::to_string(lr) + "); " + hint);
     }
     s.distributed->set_lr(lr);
     s.distributed->step();

@@ -5,6 +5,8 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
+
 #include "gossamer/comm/inprocess_communicator.h"
 #include "gossamer/comm/traffic.h"
 #include "gossamer/compress/packet.h"
@@ -107,6 +109,25 @@ TEST(CompressedTraining, LgrecoResumesExactlyWithItsLayerChoiceAndSendsFewerByte
   // own packet (24-byte header) the uniform choice alone would cost 3 * 3 * 24 more. The choice
   // must at least not send more than uniform plus those headers.
   EXPECT_LE(a.bytes_sent_per_step, 30648.0 + 3 * 3 * 24 + 1e-9);
+}
+
+TEST(CompressedTraining, ADivergedCompressedRunNamesTheCompressionKeys) {
+  // A NaN batch stands in for a diverging run: the error names the keys to change.
+  const auto train_data = toy_images(384, 31), test_data = toy_images(96, 32);
+  auto parts = iid_shards(train_data, 4);
+  parts[1].inputs.fill_(std::nan(""));
+  const auto topo = ring(4);
+  for (const auto& [extra, words] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"optimizer.algorithm=choco", "compress.method=topk"}, "optimizer.consensus_step (now 0.5"},
+           {{"compress.method=qsgd"}, "gentler compress.method than \"qsgd\""}}) {
+    try {
+      run_cluster(&comm::run_inprocess, compressed_config(fresh_dir("compress_nan"), extra), parts, test_data, topo);
+      ADD_FAILURE() << "a NaN loss did not stop the run";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("loss became nan"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(CompressedTraining, WrongCombinationsAreConfigErrorsNamingTheKeys) {
