@@ -5,6 +5,7 @@
 // Each coordinate takes w bits, the smallest of 2, 4, 8 that holds a sign bit and the level
 // (s = 1: 2 bits; s <= 7: 4 bits; s <= 127: 8 bits) — a byte-aligned choice of ours: the paper's
 // Elias coding is shorter for small s and much slower to decode.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -23,6 +24,10 @@ class Qsgd final : public Compressor {
   std::string name() const override { return "qsgd"; }
   uint8_t format() const override { return kQsgd; }
   bool unbiased() const override { return true; }
+  double variance_factor(int64_t numel) const override {
+    const double b = static_cast<double>(std::min(bucket_, std::max<int64_t>(numel, 1))), s = static_cast<double>(s_);
+    return 1.0 + std::min(b / (s * s), std::sqrt(b) / s);
+  }
   size_t payload_bytes(int64_t numel) const override {
     return static_cast<size_t>(buckets(numel)) * 4 + packed_bytes(numel, width_);
   }

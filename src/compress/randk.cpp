@@ -21,6 +21,10 @@ class RandK final : public Compressor {
   uint8_t format() const override { return kRandk; }
   bool unbiased() const override { return true; }
   bool summable() const override { return true; }
+  double variance_factor(int64_t numel) const override {
+    const int64_t k = kept_count(density_, numel);
+    return k > 0 ? static_cast<double>((numel + k - 1) / k) : 0.0;
+  }
   size_t payload_bytes(int64_t numel) const override { return static_cast<size_t>(kept_count(density_, numel)) * 4; }
 
   void encode_into(const at::Tensor& x, const EncodeKey& key, comm::Bytes& p) const override {

@@ -91,8 +91,12 @@ void CompressedGossip::mix(comm::Communicator& comm, at::Tensor& x, const topolo
   at::sub_out(diff, flat, copy);
   compressor_->encode_into(diff, {call, rank}, packet_);
   compressor_->decode_into(packet_, decoded, {call, rank});
-  copy.add_(decoded);
-  sum.add_(decoded, topo.self_weight(rank, step));
+  // An unbiased compressor with a variance bound τ enters scaled by 1/τ (a contraction, as the
+  // paper does for QSGD and random-k); the others enter as they decode.
+  const double tau = compressor_->unbiased() ? compressor_->variance_factor(n) : 0.0;
+  const double scale = tau > 1.0 ? 1.0 / tau : 1.0;
+  copy.add_(decoded, scale);
+  sum.add_(decoded, scale * topo.self_weight(rank, step));
   const auto outs = topo.out_neighbors(rank, step);
   const auto ins = topo.in_neighbors(rank, step);
   std::vector<std::pair<int, comm::Bytes>> out;
@@ -103,7 +107,7 @@ void CompressedGossip::mix(comm::Communicator& comm, at::Tensor& x, const topolo
   const std::vector<comm::Bytes> packets = comm.exchange(out, from);
   for (size_t j = 0; j < ins.size(); ++j) {
     compressor_->decode_into(packets[j], decoded, {call, ins[j].rank});
-    sum.add_(decoded, ins[j].weight);
+    sum.add_(decoded, scale * ins[j].weight);
   }
   at::sub_out(diff, sum, copy);
   flat.add_(diff, gamma_);

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <mutex>
 
 #include "gossamer/comm/communicator.h"
@@ -112,6 +113,54 @@ TEST(Choco, FollowsTheDenseSimulationOfThePaperOnEveryRankAndBothBackends) {
     EXPECT_EQ(stats[static_cast<size_t>(r)].bytes_sent,
               static_cast<uint64_t>(kSteps) * 2 * (comm::kExchangeHeaderBytes + compress::kPacketHeaderBytes + 80));
   }
+}
+
+TEST(Choco, ScalesAnUnbiasedCompressorByOneOverItsVarianceFactor) {
+  // Random-k with k = 10 of 40 (blocks of 4) is unbiased with E||C(x)||^2 <= 4 ||x||^2: CHOCO
+  // uses C / 4, a contraction (the paper's treatment of unbiased compressors). The simulation
+  // decodes the same packets (same seed, keyed by the rule's call count and the rank) and scales.
+  const auto ring = topo("ring", kWorkers);
+  const auto o = options("randk", kDensity, kGamma);
+  const auto inproc = run(Backend::InProcess, ring, o, kLr, kSteps, nullptr);
+  const auto gloo = run(Backend::Gloo, ring, o, kLr, kSteps, nullptr);
+  const auto c = compress::make_compressor(o.compressor);
+  ASSERT_TRUE(c->unbiased());
+  ASSERT_DOUBLE_EQ(c->variance_factor(kSize), 4.0);
+  const at::Tensor W = ring.matrix(0).dense().to(at::kFloat);
+  std::vector<at::Tensor> x(kWorkers), hat(kWorkers);
+  for (int r = 0; r < kWorkers; ++r) {
+    x[r] = start(r);
+    hat[r] = at::zeros({kSize});
+  }
+  for (int k = 0; k < kSteps; ++k) {
+    for (int r = 0; r < kWorkers; ++r) {
+      x[r] = x[r] - kLr * (x[r] - target(r));
+      const at::Tensor d = (x[r] - hat[r]).contiguous();
+      hat[r] = hat[r] + c->decode(c->encode(d, {k, r}), kSize, {k, r}) / 4.0;
+    }
+    std::vector<at::Tensor> next(kWorkers);
+    for (int i = 0; i < kWorkers; ++i) {
+      at::Tensor pull = at::zeros({kSize});
+      for (int j = 0; j < kWorkers; ++j) pull = pull + W[i][j].item<float>() * (hat[j] - hat[i]);
+      next[i] = x[i] + kGamma * pull;
+    }
+    x = next;
+    for (int r = 0; r < kWorkers; ++r) {
+      const auto& got = inproc[static_cast<size_t>(r)][static_cast<size_t>(k)];
+      EXPECT_TRUE(at::allclose(got, x[r], 1e-5, 1e-5))
+          << "rank " << r << " step " << k << " max diff " << (got - x[r]).abs().max().item<double>();
+      EXPECT_TRUE(gloo[static_cast<size_t>(r)][static_cast<size_t>(k)].equal(got)) << "gloo rank " << r << " step " << k;
+    }
+  }
+  // QSGD's factor: 1 + min(B / s^2, sqrt(B) / s) with B the bucket (or the message, if smaller).
+  compress::CompressorOptions q;
+  q.method = "qsgd";
+  q.levels = 7;
+  q.bucket = 512;
+  EXPECT_DOUBLE_EQ(compress::make_compressor(q)->variance_factor(100000), 1.0 + std::sqrt(512.0) / 7.0);
+  EXPECT_DOUBLE_EQ(compress::make_compressor(q)->variance_factor(40), 1.0 + 40.0 / 49.0);
+  q.method = "topk";
+  EXPECT_EQ(compress::make_compressor(q)->variance_factor(40), 0.0);  // biased: used as it is
 }
 
 TEST(Choco, WithoutGradientsKeepsTheMeanAndReachesConsensusUnderSignCompression) {

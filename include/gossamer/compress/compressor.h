@@ -44,6 +44,12 @@ class Compressor {
   virtual uint8_t format() const = 0;
   // E[decode(encode(x))] = x.
   virtual bool unbiased() const = 0;
+  // τ of an unbiased compressor whose second moment has a bound that does not depend on the data,
+  // E||decode(encode(x))||^2 <= τ ||x||^2 for every x of `numel` elements; 0 when there is none
+  // (biased compressors, or a bound that depends on x). CHOCO scales such decodes by 1/τ, which
+  // makes them contractions (Koloskova et al. 2019): random-k τ = the largest block, ceil(d / k);
+  // QSGD τ = 1 + min(B / s^2, sqrt(B) / s) with B = min(bucket, d).
+  virtual double variance_factor(int64_t numel) const { return 0.0; }
   // Whether one step's packets can be summed without decoding: every rank's payload (same key.step)
   // is payload_bytes / 4 float32 values at the same positions, and the packet whose payload is the
   // elementwise sum decodes to the sum of the decodes. Such packets travel through an allreduce
