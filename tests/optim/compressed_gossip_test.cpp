@@ -75,24 +75,22 @@ at::Tensor top_k(const at::Tensor& d, int64_t k) {
   return q;
 }
 
-TEST(Choco, FollowsTheDenseSimulationOfThePaperOnEveryRankAndBothBackends) {
-  const auto ring = topo("ring", kWorkers);
-  std::vector<SeamStats> stats(kWorkers);
-  const auto o = options("topk", kDensity, kGamma);
-  const auto inproc = run(Backend::InProcess, ring, o, kLr, kSteps, &stats);
-  const auto gloo = run(Backend::Gloo, ring, o, kLr, kSteps, nullptr);
-  // Dense simulation: all workers' x, x̂ in one place; s_i recomputed from the copies each step.
+// The paper's Algorithm 1 written out densely (all workers' x and x̂ in one place, s_i recomputed
+// from the copies every step), with `compress(d, step, rank)` the decoded compressed difference that
+// enters x̂; checks every rank's iterates of both backends against it.
+template <typename Compress>
+void expect_dense_simulation(const topology::Topology& ring, const std::vector<std::vector<at::Tensor>>& inproc,
+                             const std::vector<std::vector<at::Tensor>>& gloo, const Compress& compress) {
   const at::Tensor W = ring.matrix(0).dense().to(at::kFloat);
   std::vector<at::Tensor> x(kWorkers), hat(kWorkers);
   for (int r = 0; r < kWorkers; ++r) {
     x[r] = start(r);
     hat[r] = at::zeros({kSize});
   }
-  const int64_t k_kept = 10;
   for (int k = 0; k < kSteps; ++k) {
     for (int r = 0; r < kWorkers; ++r) {
-      x[r] = x[r] - kLr * (x[r] - target(r));                  // x½
-      hat[r] = hat[r] + top_k(x[r] - hat[r], k_kept);           // x̂ += Q(x½ − x̂)
+      x[r] = x[r] - kLr * (x[r] - target(r));                    // x½
+      hat[r] = hat[r] + compress((x[r] - hat[r]).contiguous(), k, r);  // x̂ += Q(x½ − x̂)
     }
     std::vector<at::Tensor> next(kWorkers);
     for (int i = 0; i < kWorkers; ++i) {
@@ -108,6 +106,15 @@ TEST(Choco, FollowsTheDenseSimulationOfThePaperOnEveryRankAndBothBackends) {
       EXPECT_TRUE(gloo[static_cast<size_t>(r)][static_cast<size_t>(k)].equal(got)) << "gloo rank " << r << " step " << k;
     }
   }
+}
+
+TEST(Choco, FollowsTheDenseSimulationOfThePaperOnEveryRankAndBothBackends) {
+  const auto ring = topo("ring", kWorkers);
+  std::vector<SeamStats> stats(kWorkers);
+  const auto o = options("topk", kDensity, kGamma);
+  const auto inproc = run(Backend::InProcess, ring, o, kLr, kSteps, &stats);
+  const auto gloo = run(Backend::Gloo, ring, o, kLr, kSteps, nullptr);
+  expect_dense_simulation(ring, inproc, gloo, [](const at::Tensor& d, int, int) { return top_k(d, 10); });
   // Each step one packet (10 floats + 10 int32 indices) to each of the 2 ring neighbours.
   for (int r = 0; r < kWorkers; ++r) {
     EXPECT_EQ(stats[static_cast<size_t>(r)].bytes_sent,
@@ -126,32 +133,9 @@ TEST(Choco, ScalesAnUnbiasedCompressorByOneOverItsVarianceFactor) {
   const auto c = compress::make_compressor(o.compressor);
   ASSERT_TRUE(c->unbiased());
   ASSERT_DOUBLE_EQ(c->variance_factor(kSize), 4.0);
-  const at::Tensor W = ring.matrix(0).dense().to(at::kFloat);
-  std::vector<at::Tensor> x(kWorkers), hat(kWorkers);
-  for (int r = 0; r < kWorkers; ++r) {
-    x[r] = start(r);
-    hat[r] = at::zeros({kSize});
-  }
-  for (int k = 0; k < kSteps; ++k) {
-    for (int r = 0; r < kWorkers; ++r) {
-      x[r] = x[r] - kLr * (x[r] - target(r));
-      const at::Tensor d = (x[r] - hat[r]).contiguous();
-      hat[r] = hat[r] + c->decode(c->encode(d, {k, r}), kSize, {k, r}) / 4.0;
-    }
-    std::vector<at::Tensor> next(kWorkers);
-    for (int i = 0; i < kWorkers; ++i) {
-      at::Tensor pull = at::zeros({kSize});
-      for (int j = 0; j < kWorkers; ++j) pull = pull + W[i][j].item<float>() * (hat[j] - hat[i]);
-      next[i] = x[i] + kGamma * pull;
-    }
-    x = next;
-    for (int r = 0; r < kWorkers; ++r) {
-      const auto& got = inproc[static_cast<size_t>(r)][static_cast<size_t>(k)];
-      EXPECT_TRUE(at::allclose(got, x[r], 1e-5, 1e-5))
-          << "rank " << r << " step " << k << " max diff " << (got - x[r]).abs().max().item<double>();
-      EXPECT_TRUE(gloo[static_cast<size_t>(r)][static_cast<size_t>(k)].equal(got)) << "gloo rank " << r << " step " << k;
-    }
-  }
+  expect_dense_simulation(ring, inproc, gloo, [&](const at::Tensor& d, int k, int r) {
+    return c->decode(c->encode(d, {k, r}), kSize, {k, r}) / 4.0;
+  });
   // QSGD's factor: 1 + min(B / s^2, sqrt(B) / s) with B the bucket (or the message, if smaller).
   compress::CompressorOptions q;
   q.method = "qsgd";
