@@ -33,8 +33,10 @@ inline uint32_t mix32(uint32_t x) {
   x ^= x >> 16;
   return x;
 }
-// Keyed twice so that two keys give unrelated sequences, not shifted copies of one permutation.
-inline uint32_t counter_hash(uint32_t index, uint32_t k0, uint32_t k1) { return mix32(mix32(index ^ k0) + k1); }
+// One mixing round of the index XOR the key: two streams draw, at the same coordinate, the mixer's
+// values at two different arguments (what the unbiasedness and the workers' independence need);
+// k1 only folds the key's high half into k0 (ChunkKey).
+inline uint32_t counter_hash(uint32_t index, uint32_t k0, uint32_t) { return mix32(index ^ k0); }
 // The two 32-bit keys of a chunk: the stream key, with the high half of the index folded in so that
 // coordinates 2^32 apart draw differently (a chunk never straddles a multiple of 2^32).
 inline uint32_t float_bits(float x) {
@@ -45,8 +47,8 @@ inline uint32_t float_bits(float x) {
 struct ChunkKey {
   uint32_t k0, k1;
   ChunkKey(uint64_t key, int64_t first) {
-    k0 = static_cast<uint32_t>(key);
-    k1 = static_cast<uint32_t>(key >> 32);
+    k0 = static_cast<uint32_t>(key) ^ mix32(static_cast<uint32_t>(key >> 32));
+    k1 = 0;
     const uint32_t hi = static_cast<uint32_t>(static_cast<uint64_t>(first) >> 32);
     if (hi != 0) k0 = mix32(k0 ^ hi);
   }
@@ -224,8 +226,9 @@ void TernaryChunk(const float* HWY_RESTRICT v, int64_t i0, int64_t i1, float s, 
   for (int64_t j = 0; j < i1 - i0; ++j) {
     const uint32_t h = counter_hash(base + static_cast<uint32_t>(j), ck.k0, ck.k1);
     const float u = static_cast<float>(static_cast<int32_t>(h >> 8)) * kUnit24;
-    const bool keep = u * s < std::fabs(x[j]);
-    fields[j] = static_cast<uint8_t>(keep ? (x[j] < 0.0f ? 2 : 1) : 0);
+    // Code 1 << (sign bit) when kept, else 0: integer forms that GCC vectorises (see UniformChunk).
+    const int32_t keep = u * s < std::fabs(x[j]);
+    fields[j] = static_cast<uint8_t>(keep << (float_bits(x[j]) >> 31));
   }
   PadFields(fields, i1 - i0);
   Pack(fields, i1 - i0, 2, packed + i0 / 4);
@@ -239,7 +242,8 @@ int TernaryDecodeChunk(const uint8_t* packed, int64_t i0, int64_t i1, float s, f
   for (int64_t j = 0; j < i1 - i0; ++j) {
     const uint8_t c = fields[j];
     top = c > top ? c : top;
-    out[j] = c == 1 ? s : (c == 2 ? -s : 0.0f);
+    // 0 -> 0, 1 -> +s, 2 -> -s (3 is rejected by the caller from `top`).
+    out[j] = s * static_cast<float>(static_cast<int32_t>(c & 1) - static_cast<int32_t>(c >> 1));
   }
   return top;
 }

@@ -24,7 +24,11 @@ class TernGrad final : public Compressor {
     start_packet(p, format(), n, payload_bytes(n));
     uint8_t* out = p.data() + kPacketHeaderBytes;
     const float* v = flat.data_ptr<float>();
-    const float s = n > 0 ? std::max(std::fabs(flat.max().item<float>()), std::fabs(flat.min().item<float>())) : 0.f;
+    float s = 0.f;
+    if (n > 0) {
+      const auto [lo, hi] = at::aminmax(flat);  // one pass for both ends
+      s = std::max(std::fabs(lo.item<float>()), std::fabs(hi.item<float>()));
+    }
     std::memcpy(out, &s, 4);
     // 1 = +s, 2 = -s, 0 = 0; b ~ Bernoulli(|v| / s).
     quantize_ternary(v, n, s, stream_seed(seed_, key.step, key.rank), out + 4);
