@@ -12,10 +12,6 @@
 
 namespace gossamer::compress::detail {
 
-// The 24-bit uniform in [0, 1) of coordinate `index` in the stream `key` (the scalar definition
-// the SIMD loops follow; tests use it as the reference).
-float counter_uniform(uint64_t key, int64_t index);
-
 // Coordinates per chunk of the threaded drivers: a multiple of 8 (every chunk starts on a byte of
 // packed fields) and small enough that a chunk's fields stay in L1.
 constexpr int64_t kQuantizeChunk = 16384;

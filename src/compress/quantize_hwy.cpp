@@ -284,12 +284,6 @@ int max_over_chunks(int64_t n, const F& f) {
 
 }  // namespace
 
-float counter_uniform(uint64_t key, int64_t index) {
-  const ChunkKey ck(key, index);
-  const uint32_t h = counter_hash(static_cast<uint32_t>(index), ck.k0, ck.k1);
-  return static_cast<float>(h >> 8) * (1.0f / 16777216.0f);
-}
-
 void quantize_uniform(const float* v, int64_t n, int64_t bucket, const float* scales, float top, int width,
                       uint64_t key, uint8_t* packed) {
   for_chunks(n, [&](int64_t i0, int64_t i1) {
