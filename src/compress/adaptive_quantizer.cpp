@@ -44,12 +44,7 @@ class AdaptiveQuantizer final : public Compressor {
     uint8_t* out = p.data() + kPacketHeaderBytes;
     float* norms = reinterpret_cast<float*>(scratch_bytes(static_cast<size_t>(nb) * 8));
     float* scales = norms + nb;
-    const int64_t full = n / bucket_;
-    if (full > 0) {
-      at::Tensor nf = at::from_blob(norms, {full}, at::kFloat);
-      at::norm_out(nf, flat.narrow(0, 0, full * bucket_).view({full, bucket_}), 2, {1});
-    }
-    if (nb > full) norms[full] = flat.narrow(0, full * bucket_, n - full * bucket_).norm(2).item<float>();
+    bucket_norms(flat, bucket_, norms);
     for (int64_t b = 0; b < nb; ++b) scales[b] = norms[b] > 0 ? 1.0f / norms[b] : 0.f;
 
     const std::vector<float> levels = fit(v, n, scales);

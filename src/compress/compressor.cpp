@@ -97,6 +97,15 @@ at::Generator generator_for(uint64_t seed, int64_t step, int rank) {
   return at::detail::createCPUGenerator(stream_seed(seed, step, rank));
 }
 
+void bucket_norms(const at::Tensor& flat, int64_t bucket, float* norms) {
+  const int64_t n = flat.numel(), full = n / bucket;
+  if (full > 0) {
+    at::Tensor out = at::from_blob(norms, {full}, at::kFloat);
+    at::norm_out(out, flat.narrow(0, 0, full * bucket).view({full, bucket}), 2, {1});
+  }
+  if (n > full * bucket) norms[full] = flat.narrow(0, full * bucket, n - full * bucket).norm(2).item<float>();
+}
+
 uint8_t* scratch_bytes(size_t bytes) {
   thread_local std::vector<uint8_t> buffer;
   if (buffer.size() < bytes) buffer.resize(bytes);

@@ -50,6 +50,11 @@ struct FastRng {
   float uniform() { return static_cast<float>(next() >> 40) * (1.0f / 16777216.0f); }
 };
 
+// The L2 norm of every bucket of `bucket` consecutive coordinates of the flat float32 `flat` into
+// norms[0, ceil(n / bucket)) (QSGD, ALQ, AMQ): ATen's vectorised reduction over the full buckets as
+// rows, then the rest.
+void bucket_norms(const at::Tensor& flat, int64_t bucket, float* norms);
+
 // A per-thread scratch buffer of at least `bytes` (reused: fresh memory is slow to touch here).
 uint8_t* scratch_bytes(size_t bytes);
 

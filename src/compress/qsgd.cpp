@@ -39,14 +39,8 @@ class Qsgd final : public Compressor {
     const float* v = flat.data_ptr<float>();
     uint8_t* out = p.data() + kPacketHeaderBytes;
     const float s = static_cast<float>(s_);
-    // Bucket norms with ATen's vectorised reduction: the full buckets as rows, then the rest.
-    const int64_t full = n / bucket_;
     float* norms = reinterpret_cast<float*>(out);
-    if (full > 0) {
-      at::Tensor nf = at::from_blob(norms, {full}, at::kFloat);
-      at::norm_out(nf, flat.narrow(0, 0, full * bucket_).view({full, bucket_}), 2, {1});
-    }
-    if (nb > full) norms[full] = flat.narrow(0, full * bucket_, n - full * bucket_).norm(2).item<float>();
+    bucket_norms(flat, bucket_, norms);
     float* scales = reinterpret_cast<float*>(scratch_bytes(static_cast<size_t>(nb) * 4));
     for (int64_t b = 0; b < nb; ++b) scales[b] = norms[b] > 0 ? s / norms[b] : 0.f;
     quantize_uniform(v, n, bucket_, scales, s, width_, stream_seed(seed_, key.step, key.rank), out + nb * 4);

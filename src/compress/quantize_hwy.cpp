@@ -112,14 +112,24 @@ inline void PadFields(uint8_t* f, int64_t count) {
   for (int64_t j = count; j < ((count + 7) & ~int64_t{7}); ++j) f[j] = 0;
 }
 
+// Calls f(first, last, b) for the pieces of [i0, i1) that lie in one bucket b of `bucket`
+// coordinates each, in order.
+template <typename F>
+inline void ForBucketPieces(int64_t i0, int64_t i1, int64_t bucket, const F& f) {
+  for (int64_t s0 = i0; s0 < i1;) {
+    const int64_t b = s0 / bucket;
+    const int64_t s1 = std::min(i1, (b + 1) * bucket);
+    f(s0, s1, b);
+    s0 = s1;
+  }
+}
+
 void UniformChunk(const float* HWY_RESTRICT v, int64_t i0, int64_t i1, int64_t bucket, const float* scales,
                   float top, int width, uint64_t key, uint8_t* packed) {
   alignas(64) uint8_t fields[kQuantizeChunk + 8];
   const ChunkKey ck(key, i0);
   const uint32_t sign_shift = static_cast<uint32_t>(width - 1);
-  for (int64_t s0 = i0; s0 < i1;) {
-    const int64_t b = s0 / bucket;
-    const int64_t s1 = std::min(i1, (b + 1) * bucket);
+  ForBucketPieces(i0, i1, bucket, [&](int64_t s0, int64_t s1, int64_t b) {
     const float scale = scales[b];
     const uint32_t base = static_cast<uint32_t>(s0);
     const float* HWY_RESTRICT x = v + s0;
@@ -135,8 +145,7 @@ void UniformChunk(const float* HWY_RESTRICT v, int64_t i0, int64_t i1, int64_t b
       const int32_t level = static_cast<int32_t>(low) + (u < a - low);
       out[j] = static_cast<uint8_t>(level | static_cast<int32_t>((float_bits(x[j]) >> 31) << sign_shift));
     }
-    s0 = s1;
-  }
+  });
   PadFields(fields, i1 - i0);
   Pack(fields, i1 - i0, width, packed + i0 * width / 8);
 }
@@ -148,9 +157,7 @@ int UniformDecodeChunk(const uint8_t* packed, int64_t i0, int64_t i1, int64_t bu
   const uint8_t sign = static_cast<uint8_t>(1u << (width - 1));
   const uint8_t mask = static_cast<uint8_t>(sign - 1);
   uint8_t top = 0;
-  for (int64_t s0 = i0; s0 < i1;) {
-    const int64_t b = s0 / bucket;
-    const int64_t s1 = std::min(i1, (b + 1) * bucket);
+  ForBucketPieces(i0, i1, bucket, [&](int64_t s0, int64_t s1, int64_t b) {
     const float unit = units[b];
     const uint8_t* HWY_RESTRICT f = fields + (s0 - i0);
     float* HWY_RESTRICT out = y + s0;
@@ -160,8 +167,7 @@ int UniformDecodeChunk(const uint8_t* packed, int64_t i0, int64_t i1, int64_t bu
       const float m = unit * static_cast<float>(level);
       out[j] = (f[j] & sign) ? -m : m;
     }
-    s0 = s1;
-  }
+  });
   return top;
 }
 
@@ -171,9 +177,7 @@ void TableChunk(const float* HWY_RESTRICT v, int64_t i0, int64_t i1, int64_t buc
   alignas(64) uint8_t fields[kQuantizeChunk + 8];
   const ChunkKey ck(key, i0);
   const uint8_t sign = static_cast<uint8_t>(1u << (width - 1));
-  for (int64_t s0 = i0; s0 < i1;) {
-    const int64_t b = s0 / bucket;
-    const int64_t s1 = std::min(i1, (b + 1) * bucket);
+  ForBucketPieces(i0, i1, bucket, [&](int64_t s0, int64_t s1, int64_t b) {
     const float scale = scales[b];
     for (int64_t i = s0; i < s1; ++i) {
       float a = std::fabs(v[i]) * scale;
@@ -190,8 +194,7 @@ void TableChunk(const float* HWY_RESTRICT v, int64_t i0, int64_t i1, int64_t buc
       const int index = u < p ? up : j;
       fields[i - i0] = static_cast<uint8_t>(index | (v[i] < 0.0f ? sign : 0));
     }
-    s0 = s1;
-  }
+  });
   PadFields(fields, i1 - i0);
   Pack(fields, i1 - i0, width, packed + i0 * width / 8);
 }
@@ -203,9 +206,7 @@ int TableDecodeChunk(const uint8_t* packed, int64_t i0, int64_t i1, int64_t buck
   const uint8_t sign = static_cast<uint8_t>(1u << (width - 1));
   const uint8_t mask = static_cast<uint8_t>(sign - 1);
   int seen = 0;
-  for (int64_t s0 = i0; s0 < i1;) {
-    const int64_t b = s0 / bucket;
-    const int64_t s1 = std::min(i1, (b + 1) * bucket);
+  ForBucketPieces(i0, i1, bucket, [&](int64_t s0, int64_t s1, int64_t b) {
     const float norm = norms[b];
     for (int64_t i = s0; i < s1; ++i) {
       const int index = fields[i - i0] & mask;
@@ -213,8 +214,7 @@ int TableDecodeChunk(const uint8_t* packed, int64_t i0, int64_t i1, int64_t buck
       const float m = norm * levels[std::min(index, top)];
       y[i] = (fields[i - i0] & sign) ? -m : m;
     }
-    s0 = s1;
-  }
+  });
   return seen;
 }
 
