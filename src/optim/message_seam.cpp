@@ -108,6 +108,8 @@ void MessageSeam::call(Kind kind, at::Tensor& x, const topology::Topology* topo,
                 .bytes_sent;
   }
   const uint64_t before = comm_.stats().bytes_sent;
+  const uint64_t sim_before = mixing_->simulation_bytes();
+  const double sim_s_before = mixing_->simulation_seconds();
   uint64_t values = static_cast<uint64_t>(x.numel());
   if (!masks_) {
     mixing_->set_layout(at::Tensor());
@@ -124,7 +126,10 @@ void MessageSeam::call(Kind kind, at::Tensor& x, const topology::Topology* topo,
   }
   stats_.values_sent += values;
   stats_.calls += 1;
-  stats_.bytes_sent += comm_.stats().bytes_sent - before;
+  const uint64_t simulated = mixing_->simulation_bytes() - sim_before;
+  stats_.simulation_bytes += simulated;
+  stats_.simulation_seconds += mixing_->simulation_seconds() - sim_s_before;
+  stats_.bytes_sent += comm_.stats().bytes_sent - before - simulated;
   stats_.dense_bytes_sent += dense;
   stats_.dense_values += static_cast<uint64_t>(x.numel());
 }

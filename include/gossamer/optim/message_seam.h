@@ -88,6 +88,12 @@ class Mixing {
   virtual void load_state(const std::map<std::string, at::Tensor>& state) {}
   virtual std::vector<at::Tensor> state_tensors() { return {}; }
   virtual std::string name() const = 0;
+  // Traffic the rule sent only to simulate something (an attack's oracle round), cumulative since
+  // construction: the seam takes it out of what the algorithm is said to have sent.
+  virtual uint64_t simulation_bytes() const { return 0; }
+  virtual double simulation_seconds() const { return 0; }
+  // Per-rule measurements since the last call (e.g. robust aggregation's shares), for metrics.jsonl.
+  virtual std::map<std::string, double> take_metrics() { return {}; }
 };
 
 // The communicator's linear collectives, unchanged.
@@ -112,6 +118,10 @@ struct SeamStats {
   // Wall time spent packing messages into the mask's layout and unpacking them (measured with
   // steady_clock around those copies; the communication itself is not included).
   double pack_seconds = 0;
+  // Traffic of the calls that only simulated something (Mixing::simulation_bytes), already taken
+  // out of bytes_sent; the trainer takes it out of the communicator's counters too.
+  uint64_t simulation_bytes = 0;
+  double simulation_seconds = 0;
 };
 
 class MessageSeam {
