@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -176,6 +177,109 @@ constexpr double kInf = INFINITY;
 
 }  // namespace
 
+namespace {
+
+// [robust] and [attack] against each other and the rest of the configuration.
+void check_robustness(const Config& c) {
+  const RobustConfig& k = c.robust;
+  const AttackConfig& t = c.attack;
+  const std::string& a = c.optimizer.algorithm;
+  const int64_t n = c.cluster.workers;
+  const bool averaging = a == "parallel-sgd" || a == "local-sgd" || a == "wagma" || a == "diloco";
+  const bool robust = k.aggregator != "none";
+  if (t.kind == "none" && !t.ranks.empty()) {
+    throw ConfigError("config: attack.ranks is set but attack.kind = \"none\": choose an attack.kind (e.g. "
+                      "\"sign-flip\") or remove attack.ranks");
+  }
+  if (t.kind != "none") {
+    if (t.ranks.empty()) {
+      throw ConfigError("config: attack.kind = \"" + t.kind + "\" needs attack.ranks, the attacking workers (e.g. "
+                        "ranks = [" + std::to_string(std::max<int64_t>(1, n - 1)) + "])");
+    }
+    std::vector<int64_t> sorted = t.ranks;
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      if (sorted[i] >= n) {
+        throw ConfigError("config: attack.ranks holds " + std::to_string(sorted[i]) + ", but cluster.workers = " +
+                          std::to_string(n) + " has ranks 0.." + std::to_string(n - 1));
+      }
+      if (i > 0 && sorted[i] == sorted[i - 1]) {
+        throw ConfigError("config: attack.ranks lists rank " + std::to_string(sorted[i]) + " twice");
+      }
+    }
+    if (static_cast<int64_t>(sorted.size()) >= n) {
+      throw ConfigError("config: attack.ranks names all " + std::to_string(n) + " workers; at least one must be "
+                        "honest (its model is the one reported)");
+    }
+    if (t.kind == "dissensus" && averaging) {
+      throw ConfigError("config: attack.kind = \"dissensus\" targets gossip (it pulls a neighbour away from its "
+                        "neighbourhood); optimizer.algorithm = \"" + a + "\" only averages: use a gossip algorithm "
+                        "such as dsgd, or another attack");
+    }
+  }
+  if (!robust && t.kind == "none") return;
+  if (n < 2) {
+    throw ConfigError("config: [robust] and [attack] need cluster.workers >= 2 (it is " + std::to_string(n) + ")");
+  }
+  if (c.compress.method != "none" || a == "choco") {
+    throw ConfigError("config: robust aggregation and attacks work on uncompressed messages; compress.method = \"" +
+                      c.compress.method + "\" (optimizer.algorithm = \"" + a + "\") compresses them: set "
+                      "compress.method = \"none\" and use an algorithm other than choco (docs/robust.md, \"Not done\")");
+  }
+  if (k.aggregator == "clipped-gossip" && averaging) {
+    throw ConfigError("config: robust.aggregator = \"clipped-gossip\" clips neighbours' models in gossip; "
+                      "optimizer.algorithm = \"" + a + "\" only averages over all workers: use a gossip algorithm "
+                      "(e.g. dsgd) or an aggregator for averages such as \"cc\"");
+  }
+  if (k.aggregator == "safeguard" && !averaging) {
+    throw ConfigError("config: robust.aggregator = \"safeguard\" judges every worker against the majority, which "
+                      "needs averages over all workers; optimizer.algorithm = \"" + a + "\" gossips: use "
+                      "parallel-sgd, local-sgd, wagma or diloco, or robust.aggregator = \"clipped-gossip\"");
+  }
+  if (k.safeguard_window1 < k.safeguard_window0) {
+    throw ConfigError("config: robust.safeguard_window1 = " + std::to_string(k.safeguard_window1) +
+                      " must be >= robust.safeguard_window0 = " + std::to_string(k.safeguard_window0));
+  }
+  if (k.worker_momentum > 0) {
+    if (!averaging) {
+      throw ConfigError("config: robust.worker_momentum makes the averaged messages momenta; optimizer.algorithm = "
+                        "\"" + a + "\" gossips models: remove robust.worker_momentum");
+    }
+    if (c.optimizer.momentum != 0) {
+      throw ConfigError("config: robust.worker_momentum = " + std::to_string(k.worker_momentum) +
+                        " with optimizer.momentum = " + std::to_string(c.optimizer.momentum) +
+                        ": the momentum would be applied twice; set optimizer.momentum = 0");
+    }
+  }
+  if (k.pre != "none" && k.aggregator == "safeguard") {
+    throw ConfigError("config: robust.pre = \"" + k.pre + "\" mixes the workers' messages, and robust.aggregator = "
+                      "\"safeguard\" keeps its sums per worker: use robust.pre = \"none\" with it");
+  }
+  if (averaging) {
+    // The inputs of an average are the workers' (wagma: the group's) messages.
+    const int64_t inputs = a == "wagma" ? std::min(c.optimizer.group_size, n) : n;
+    int64_t need = 1;
+    std::string why;
+    const std::string& g = k.aggregator;
+    if (g == "krum" || g == "multi-krum") {
+      need = 2 * k.f + 3;
+      why = "Krum needs n > 2f + 2";
+    } else if (g == "trimmed-mean") {
+      need = 2 * (k.trim >= 0 ? k.trim : k.f) + 1;
+      why = "the trimmed mean drops b values at each end, n > 2b";
+    }
+    if (k.pre == "nnm") need = std::max(need, k.f + 1);
+    if (k.pre == "bucketing") need = (need - 1) * k.bucket_size + 1;
+    if (inputs < need) {
+      throw ConfigError("config: robust.aggregator = \"" + g + "\" with robust.f = " + std::to_string(k.f) +
+                        " needs at least " + std::to_string(need) + " inputs (" + why + "), and each average has " +
+                        std::to_string(inputs) + ": lower robust.f (or robust.trim) or add workers");
+    }
+  }
+}
+
+}  // namespace
+
 Config parse_config(const std::string& toml_text, const std::string& origin, const std::vector<std::string>& overrides) {
   toml::table root;
   try {
@@ -187,7 +291,7 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
   }
   for (const auto& o : overrides) apply_override(root, o);
 
-  static const std::vector<std::string> kSections = {"data", "model", "train", "optimizer", "schedule", "output", "cluster", "sparse", "compress"};
+  static const std::vector<std::string> kSections = {"data", "model", "train", "optimizer", "schedule", "output", "cluster", "sparse", "compress", "robust", "attack"};
   for (const auto& [k, node] : root) {
     const std::string name(k.str());
     if (std::find(kSections.begin(), kSections.end(), name) == kSections.end()) {
@@ -428,6 +532,41 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
       }
     }
   }
+  {
+    SectionReader r(section(root, "robust"), "robust");
+    auto& k = c.robust;
+    r.read("aggregator", k.aggregator, {"none", "mean", "median", "trimmed-mean", "krum", "multi-krum", "geomed", "cc",
+                                        "safeguard", "clipped-gossip"});
+    r.read("f", k.f, 0);
+    r.read("trim", k.trim, -1);
+    r.read("select", k.select, -1);
+    r.read("radius", k.radius, 0.0, kInf, true);
+    r.read("cc_iterations", k.cc_iterations, 1, 1000);
+    r.read("geomed_iterations", k.geomed_iterations, 1, 1000);
+    r.read("pre", k.pre, {"none", "nnm", "bucketing"});
+    r.read("bucket_size", k.bucket_size, 1);
+    r.read("worker_momentum", k.worker_momentum, 0.0, 0.999);
+    r.read("safeguard_window0", k.safeguard_window0, 1);
+    r.read("safeguard_window1", k.safeguard_window1, 1);
+    r.read("safeguard_threshold0", k.safeguard_threshold0, 0.0, kInf);
+    r.read("safeguard_threshold1", k.safeguard_threshold1, 0.0, kInf);
+    r.read("safeguard_readmit", k.safeguard_readmit);
+    r.read("gossip_radius", k.gossip_radius, 0.0, kInf);
+    r.reject_unknown();
+  }
+  {
+    SectionReader r(section(root, "attack"), "attack");
+    auto& k = c.attack;
+    r.read("kind", k.kind, {"none", "sign-flip", "scaled", "gaussian", "label-flip", "alie", "ipm", "dissensus", "silent",
+                            "wrong-size", "nan", "inf", "garbage"});
+    r.read("ranks", k.ranks, 0);
+    r.read("scale", k.scale, -1e30, 1e30);
+    r.read("sigma", k.sigma, 0.0, 1e30, true);
+    r.read("z", k.z, 0.0, 1e3);
+    r.read("epsilon", k.epsilon, 0.0, 1e6);
+    r.reject_unknown();
+  }
+  check_robustness(c);
   return c;
 }
 
@@ -535,6 +674,32 @@ std::string to_toml(const Config& c) {
                                {"error_feedback", c.compress.error_feedback},
                                {"layerwise", c.compress.layerwise},
                                {"layerwise_every", c.compress.layerwise_every}}},
+      {"robust", toml::table{{"aggregator", c.robust.aggregator},
+                             {"f", c.robust.f},
+                             {"trim", c.robust.trim},
+                             {"select", c.robust.select},
+                             {"radius", c.robust.radius},
+                             {"cc_iterations", c.robust.cc_iterations},
+                             {"geomed_iterations", c.robust.geomed_iterations},
+                             {"pre", c.robust.pre},
+                             {"bucket_size", c.robust.bucket_size},
+                             {"worker_momentum", c.robust.worker_momentum},
+                             {"safeguard_window0", c.robust.safeguard_window0},
+                             {"safeguard_window1", c.robust.safeguard_window1},
+                             {"safeguard_threshold0", c.robust.safeguard_threshold0},
+                             {"safeguard_threshold1", c.robust.safeguard_threshold1},
+                             {"safeguard_readmit", c.robust.safeguard_readmit},
+                             {"gossip_radius", c.robust.gossip_radius}}},
+      {"attack", [&] {
+         toml::array ranks;
+         for (int64_t r : c.attack.ranks) ranks.push_back(r);
+         return toml::table{{"kind", c.attack.kind},
+                            {"ranks", ranks},
+                            {"scale", c.attack.scale},
+                            {"sigma", c.attack.sigma},
+                            {"z", c.attack.z},
+                            {"epsilon", c.attack.epsilon}};
+       }()},
   };
   std::ostringstream os;
   os << root << "\n";

@@ -81,6 +81,14 @@ std::map<std::string, at::Tensor> RobustMixing::state() const {
   std::map<std::string, at::Tensor> s{{"calls", at::tensor({calls_}, at::kLong)}};
   if (momentum_.defined()) s["momentum"] = momentum_;
   for (auto& [k, v] : aggregator_->state()) s["aggregator." + k] = v;
+  // The measurements since the last take_metrics, so that a resumed run logs the same window.
+  std::vector<double> w{static_cast<double>(window_.calls), static_cast<double>(window_.rejected),
+                        window_.byzantine_share, window_.deviation, window_.clipped};
+  for (const auto& [r, share] : window_.share) {
+    w.push_back(r);
+    w.push_back(share);
+  }
+  s["window"] = at::tensor(w, at::kDouble);
   return s;
 }
 
@@ -97,6 +105,18 @@ void RobustMixing::load_state(const std::map<std::string, at::Tensor>& state) {
                                " values ('mixing.momentum'; was it written with robust.worker_momentum = 0?)");
     }
     momentum_.copy_(m->second.reshape({-1}));
+  }
+  auto w = state.find("window");
+  if (w != state.end() && w->second.numel() >= 5) {
+    const at::Tensor t = w->second.to(at::kDouble).contiguous();
+    const double* p = t.data_ptr<double>();
+    window_ = RobustWindow{};
+    window_.calls = static_cast<uint64_t>(p[0]);
+    window_.rejected = static_cast<uint64_t>(p[1]);
+    window_.byzantine_share = p[2];
+    window_.deviation = p[3];
+    window_.clipped = p[4];
+    for (int64_t k = 5; k + 1 < t.numel(); k += 2) window_.share[static_cast<int>(p[k])] = p[k + 1];
   }
   std::map<std::string, at::Tensor> agg;
   for (const auto& [k, v] : state) {
@@ -144,7 +164,7 @@ comm::Bytes RobustMixing::attack_packet(const robust::AttackView& view, int64_t 
   }
 }
 
-bool RobustMixing::accept(const comm::Bytes& packet, int sender, int receiver, at::Tensor& into) {
+bool RobustMixing::accept(const comm::Bytes& packet, int sender, int receiver, bool first_receiver, at::Tensor& into) {
   std::string why;
   if (packet.empty()) {
     why = "an empty packet (a silent worker)";
@@ -164,10 +184,11 @@ bool RobustMixing::accept(const comm::Bytes& packet, int sender, int receiver, a
   if (why.empty()) return true;
   ++rejected_total_;
   ++window_.rejected;
-  if (logged_.insert(sender).second) {
+  // Logged once per sender and run: by the sender's lowest-ranked receiver, the first time.
+  if (first_receiver && logged_.insert(sender).second) {
     util::log_warn("robust: rank " + std::to_string(receiver) + " rejected a message from rank " +
-                   std::to_string(sender) + ": " + why + " (later rejections of this sender are counted in "
-                   "metrics.jsonl as robust/rejected, not logged)");
+                   std::to_string(sender) + ": " + why + " (every receiver rejects and counts such messages: "
+                   "robust/rejected in metrics.jsonl; this sender is not logged again)");
   }
   return false;
 }
@@ -267,7 +288,7 @@ void RobustMixing::over(comm::Communicator& comm, at::Tensor& x, const std::vect
     at::Tensor row = inputs[rows];
     if (j == rank) {
       row.copy_(message);
-    } else if (!accept(packets[k++], j, rank, row)) {
+    } else if (!accept(packets[k++], j, rank, rank == (j == members[0] ? members[1] : members[0]), row)) {
       continue;
     }
     senders.push_back(j);
@@ -337,7 +358,9 @@ void RobustMixing::mix(comm::Communicator& comm, at::Tensor& x, const topology::
   int64_t rows = 1;
   for (size_t k = 0; k < ins.size(); ++k) {
     at::Tensor row = inputs[rows];
-    if (!accept(packets[k], ins[k].rank, rank, row)) {
+    const auto theirs = topo.out_neighbors(ins[k].rank, step);
+    const bool first = !theirs.empty() && theirs.front().rank == rank;
+    if (!accept(packets[k], ins[k].rank, rank, first, row)) {
       weights[0] += ins[k].weight;  // a rejected neighbour's weight stays with this worker's own model
       continue;
     }

@@ -26,6 +26,8 @@
 #include "gossamer/train/metrics_log.h"
 #include "gossamer/train/optimizer_setup.h"
 #include "gossamer/train/progress.h"
+#include "gossamer/train/robust_setup.h"
+#include "gossamer/optim/robust_mixing.h"
 #include "gossamer/train/sparse_kernels.h"
 #include "gossamer/train/sparse_setup.h"
 #include "gossamer/util/atomic_file.h"
@@ -84,6 +86,10 @@ struct Trainer::State {
   std::unique_ptr<SparseKernelRouter> kernels;    // after model and pruner: destroyed before them
   models::ModelSpec spec;
   at::Tensor scratch;  // [numel] reused for the mean model
+  // Byzantine workers ([attack]) are left out of the reported models: the mean model, the
+  // consensus distance and the worst worker are the honest workers'.
+  bool honest = true;
+  int honest_workers = 1;
 
   State(const config::Config& c, data::Dataset tr, const data::Dataset& te, std::string dir, WorkerContext x)
       : cfg(c), train(std::move(tr)), test(te), out_dir(std::move(dir)), ctx(x) {}
@@ -97,12 +103,18 @@ struct Trainer::State {
     ctx.comm->allreduce(t, comm::ReduceOp::Sum);
     return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
   }
-  // Mean model into `scratch`; returns (1/n) sum_i ||x_i - x_mean||^2.
+  // Mean model of the honest workers into `scratch`; returns (1/h) sum_honest ||x_i - x_mean||^2.
   double mean_model_and_consensus() {
     scratch.copy_(flat->values());
-    ctx.comm->allreduce(scratch, comm::ReduceOp::Mean);
-    const double local = (flat->values() - scratch).pow(2).sum().item<double>();
-    return sum_over_workers({local})[0] / world;
+    if (honest_workers == world) {
+      ctx.comm->allreduce(scratch, comm::ReduceOp::Mean);
+    } else {
+      if (!honest) scratch.zero_();
+      ctx.comm->allreduce(scratch, comm::ReduceOp::Sum);
+      scratch.div_(static_cast<double>(honest_workers));
+    }
+    const double local = honest ? (flat->values() - scratch).pow(2).sum().item<double>() : 0.0;
+    return sum_over_workers({local})[0] / honest_workers;
   }
 };
 
@@ -122,6 +134,12 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
   if (s_->world != cfg.cluster.workers) {
     throw std::invalid_argument("Trainer: cluster.workers = " + std::to_string(cfg.cluster.workers) + " but " +
                                 std::to_string(s_->world) + " worker(s) are running");
+  }
+  {
+    const std::vector<int> attackers = attacker_ranks(cfg);
+    s_->honest = std::find(attackers.begin(), attackers.end(), s_->rank) == attackers.end();
+    s_->honest_workers = s_->world - static_cast<int>(attackers.size());
+    if (!s_->honest && cfg.attack.kind == "label-flip") flip_labels(s_->train);
   }
   models::ModelSpec& spec = s_->spec;
   spec = model_spec(cfg, s_->train);
@@ -149,6 +167,7 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
     // One worker sends nothing: nothing to compress.
     if (s_->world > 1) {
       install_compression(cfg.compress, static_cast<uint64_t>(cfg.train.seed), *s_->flat, *s_->distributed);
+      if (robust_enabled(cfg)) install_robustness(cfg, s_->world, s_->flat->numel(), *s_->distributed);
     }
   }
 
@@ -298,9 +317,12 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     const EvalResult own = evaluate(*s.model, s.test, cfg.train.eval_batch_size);
     e.worst_accuracy = own.accuracy;
     if (s.world > 1) {
-      // min over workers = -max(-acc): allgather a scalar.
-      at::Tensor acc = at::tensor({own.accuracy}, at::kDouble);
-      for (const auto& a : s.ctx.comm->allgather(acc)) e.worst_accuracy = std::min(e.worst_accuracy, a.item<double>());
+      // The lowest accuracy of an honest worker: allgather (accuracy, honest).
+      at::Tensor acc = at::tensor({own.accuracy, s.honest ? 1.0 : 0.0}, at::kDouble);
+      e.worst_accuracy = 1.0;
+      for (const auto& a : s.ctx.comm->allgather(acc)) {
+        if (a[1].item<double>() > 0) e.worst_accuracy = std::min(e.worst_accuracy, a[0].item<double>());
+      }
       s.flat->values().copy_(s.scratch);
       if (s.pruner) s.pruner->make_deployable(s.flat->values());
       e.mean = evaluate(*s.model, s.test, cfg.train.eval_batch_size);
@@ -362,13 +384,16 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     if (s.pruner) s.pruner->after_step(step, s.distributed->state_tensors());
     {
       const comm::CommStats& after = s.ctx.comm->stats();
-      const double sent = static_cast<double>(after.bytes_sent - before.bytes_sent);
-      traffic.bytes_sent += sent;
       const optim::SeamStats& seam_after = s.distributed->seam().stats();
+      // An attack's oracle round simulates the attacker's knowledge: not the algorithm's traffic.
+      const double simulated = static_cast<double>(seam_after.simulation_bytes - seam_before.simulation_bytes);
+      const double sent = static_cast<double>(after.bytes_sent - before.bytes_sent) - simulated;
+      traffic.bytes_sent += sent;
       traffic.dense_bytes_sent += sent - static_cast<double>(seam_after.bytes_sent - seam_before.bytes_sent) +
                                   static_cast<double>(seam_after.dense_bytes_sent - seam_before.dense_bytes_sent);
       traffic.pack_s += seam_after.pack_seconds - seam_before.pack_seconds;
-      traffic.modelled_s += after.modelled_seconds - before.modelled_seconds;
+      traffic.modelled_s += after.modelled_seconds - before.modelled_seconds -
+                            (seam_after.simulation_seconds - seam_before.simulation_seconds);
     }
     {
       torch::NoGradGuard ng;
@@ -407,6 +432,9 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
         fields["modelled_comm_s"] = g[5] / s.world;
         fields["consensus_distance"] = s.mean_model_and_consensus();
       }
+      // The mixing rule's own measurements (robust aggregation: shares, rejections), rank 0's view;
+      // every rank takes them so that each one's window restarts here.
+      for (const auto& [k, v] : s.distributed->take_mixing_metrics()) fields[k] = v;
       if (s.pruner) {
         // SAD since the previous log line, normalised by the pruned layers' size.
         fields["sparsity"] = s.pruner->report().sparsity();
@@ -523,6 +551,12 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
   summary.dense_bytes_sent_per_worker = totals[2] / s.world;
   summary.pack_s_per_worker = totals[3] / s.world;
   summary.messages = s.distributed->seam().describe();
+  summary.byzantine = attacker_ranks(cfg);
+  if (const auto* r = dynamic_cast<const optim::RobustMixing*>(&s.distributed->seam().mixing())) {
+    summary.excluded = r->excluded();
+    summary.rejected_messages = static_cast<int64_t>(
+        std::llround(s.sum_over_workers({static_cast<double>(r->rejected_total())})[0]));
+  }
   summary.bytes_sent_per_step = step > 0 ? summary.bytes_sent_per_worker / static_cast<double>(step) : 0.0;
   summary.modelled_comm_s = totals[1] / s.world;
   summary.wall_s = elapsed(t0);

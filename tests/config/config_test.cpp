@@ -125,3 +125,30 @@ TEST(Config, ExampleConfigsParse) {
     EXPECT_NO_THROW(gossamer::config::load_config(entry.path().string())) << entry.path();
   }
 }
+
+TEST(Config, RobustAndAttackAreReadAndCheckedTogether) {
+  const Config c = parse_config("[cluster]\nworkers = 10\n[robust]\naggregator = \"krum\"\nf = 3\n[attack]\nkind = \"alie\"\n"
+                                "ranks = [7, 8, 9]\n",
+                                "t");
+  EXPECT_EQ(c.robust.aggregator, "krum");
+  EXPECT_EQ(c.attack.ranks, (std::vector<int64_t>{7, 8, 9}));
+  EXPECT_THAT(error_of("[robust]\naggregator = \"krumm\"\n"), HasSubstr("robust.aggregator"));
+  EXPECT_THAT(error_of("[attack]\nkind = \"sign-flip\"\n", {"cluster.workers=4"}), HasSubstr("needs attack.ranks"));
+  EXPECT_THAT(error_of("[attack]\nranks = [1]\n", {"cluster.workers=4"}), HasSubstr("attack.kind = \"none\""));
+  EXPECT_THAT(error_of("[attack]\nkind = \"ipm\"\nranks = [4]\n", {"cluster.workers=4"}), HasSubstr("ranks 0..3"));
+  EXPECT_THAT(error_of("[attack]\nkind = \"ipm\"\nranks = [1, 1]\n", {"cluster.workers=4"}), HasSubstr("twice"));
+  EXPECT_THAT(error_of("[attack]\nkind = \"ipm\"\nranks = [0, 1]\n", {"cluster.workers=2"}), HasSubstr("honest"));
+  EXPECT_THAT(error_of("[attack]\nkind = \"dissensus\"\nranks = [1]\n", {"cluster.workers=4"}), HasSubstr("gossip"));
+  // Krum with f = 3 needs 9 inputs.
+  EXPECT_THAT(error_of("[robust]\naggregator = \"krum\"\nf = 3\n", {"cluster.workers=8"}), HasSubstr("at least 9"));
+  EXPECT_THAT(error_of("[robust]\naggregator = \"clipped-gossip\"\n", {"cluster.workers=4"}), HasSubstr("gossip algorithm"));
+  EXPECT_THAT(error_of("[robust]\naggregator = \"safeguard\"\n", {"cluster.workers=4", "optimizer.algorithm=dsgd"}),
+              HasSubstr("averages over all workers"));
+  EXPECT_THAT(error_of("[robust]\naggregator = \"cc\"\nworker_momentum = 0.9\n",
+                       {"cluster.workers=4", "optimizer.momentum=0.9"}),
+              HasSubstr("applied twice"));
+  EXPECT_THAT(error_of("[robust]\naggregator = \"median\"\n[compress]\nmethod = \"fp16\"\n", {"cluster.workers=4"}),
+              HasSubstr("uncompressed"));
+  EXPECT_THAT(error_of("[robust]\naggregator = \"median\"\n", {"cluster.workers=1"}), HasSubstr("workers >= 2"));
+  EXPECT_THAT(error_of("[robust]\nf = -1\n"), HasSubstr("robust.f"));
+}

@@ -66,6 +66,17 @@ int run_train(const TrainArgs& a) {
     std::printf("test accuracy    %.2f%% mean model (loss %.4f), worst worker %.2f%%\n", 100.0 * s.test_accuracy,
                 s.test_loss, 100.0 * s.worst_worker_accuracy);
     std::printf("consensus dist.  %.4g  (1/n sum ||x_i - x_mean||^2)\n", s.consensus_distance);
+    if (!s.byzantine.empty() || cfg.robust.aggregator != "none") {
+      auto list = [](const std::vector<int>& v) {
+        std::string t;
+        for (int r : v) t += (t.empty() ? "" : " ") + std::to_string(r);
+        return t.empty() ? std::string("none") : t;
+      };
+      std::printf("robustness       attackers: %s (%s; left out of the accuracy and consensus above), aggregator %s\n",
+                  list(s.byzantine).c_str(), cfg.attack.kind.c_str(), cfg.robust.aggregator.c_str());
+      std::printf("                 evicted: %s; messages rejected by receivers: %lld\n", list(s.excluded).c_str(),
+                  static_cast<long long>(s.rejected_messages));
+    }
     std::printf("bytes sent       %.1f MB per worker, %.1f kB per worker per step (%s, %s)\n",
                 s.bytes_sent_per_worker / 1e6, s.bytes_sent_per_step / 1e3, cfg.optimizer.algorithm.c_str(),
                 cfg.cluster.topology.c_str());

@@ -145,6 +145,39 @@ struct CompressConfig {
   int64_t layerwise_every = 100;   // lgreco: averages between two choices
 };
 
+// [robust]: robust aggregation of the optimizer's messages (docs/robust.md).
+struct RobustConfig {
+  // none (exact mixing) | mean | median | trimmed-mean | krum | multi-krum | geomed | cc | safeguard |
+  // clipped-gossip (gossip algorithms: self-centered clipping of the neighbours' models)
+  std::string aggregator = "none";
+  int64_t f = 1;              // Byzantine inputs tolerated (krum, multi-krum, nnm, trimmed-mean's trim, clipped-gossip's radius)
+  int64_t trim = -1;          // trimmed-mean: b dropped at each end per coordinate (-1: f)
+  int64_t select = -1;        // multi-krum: m inputs averaged (-1: n - f)
+  double radius = 10;         // cc: tau
+  int64_t cc_iterations = 3;  // cc: L
+  int64_t geomed_iterations = 8;
+  std::string pre = "none";   // none | nnm | bucketing
+  int64_t bucket_size = 2;    // bucketing: s
+  double worker_momentum = 0;  // > 0: averages carry each worker's momentum (then optimizer.momentum = 0)
+  int64_t safeguard_window0 = 20;
+  int64_t safeguard_window1 = 200;
+  double safeguard_threshold0 = 0;  // 0 = automatic
+  double safeguard_threshold1 = 0;
+  bool safeguard_readmit = false;
+  double gossip_radius = 0;   // clipped-gossip: tau (0 = adaptive: the (f+1)-th largest neighbour distance)
+};
+
+// [attack]: Byzantine workers injected on chosen ranks (docs/robust.md).
+struct AttackConfig {
+  // none | sign-flip | scaled | gaussian | label-flip | alie | ipm | dissensus | silent | wrong-size | nan | inf | garbage
+  std::string kind = "none";
+  std::vector<int64_t> ranks;  // the attackers (excluded from the reported accuracy)
+  double scale = 100;   // scaled
+  double sigma = 1;     // gaussian
+  double z = 0;         // alie (0: from the numbers of workers)
+  double epsilon = 0;   // ipm (0: 0.1), dissensus (0: 1.5)
+};
+
 struct Config {
   DataConfig data;
   ModelConfig model;
@@ -155,6 +188,8 @@ struct Config {
   ClusterConfig cluster;
   SparseConfig sparse;
   CompressConfig compress;
+  RobustConfig robust;
+  AttackConfig attack;
 };
 
 // Parses TOML text (`origin` names it in messages, e.g. the file path) and applies overrides of

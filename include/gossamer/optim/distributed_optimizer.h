@@ -50,6 +50,8 @@ class DistributedOptimizer {
   // How this optimizer's messages travel (message_seam.h): read-only here; change it with
   // use_masks / set_mixing, which check that the algorithm can work with the result.
   const MessageSeam& seam() const { return seam_; }
+  // The mixing rule's measurements since the last call (Mixing::take_metrics), for metrics.jsonl.
+  std::map<std::string, double> take_mixing_metrics() { return seam_.mixing().take_metrics(); }
   // Sparse-aware messages: only the values inside `masks` travel. Needs exactly one parameter
   // tensor (the flat buffer) of masks->numel() values. Throws std::invalid_argument naming the
   // algorithm and the masks when the algorithm needs exact linear mixing and the masks differ

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "gossamer/comm/communicator.h"
 #include "gossamer/optim/message_seam.h"
 #include "gossamer/robust/aggregator.h"
 #include "gossamer/robust/attack.h"
@@ -88,8 +89,9 @@ class RobustMixing final : public Mixing {
   std::vector<at::Tensor> oracle(comm::Communicator& comm, const at::Tensor& message);
   void pack(const at::Tensor& message, comm::Bytes& packet) const;
   comm::Bytes attack_packet(const robust::AttackView& view, int64_t call, int rank) const;
-  // Fills `into` ([d]) from a packet; false (counted and logged once per sender) when rejected.
-  bool accept(const comm::Bytes& packet, int sender, int receiver, at::Tensor& into);
+  // Fills `into` ([d]) from a packet; false (counted; logged when first_receiver, once per
+  // sender) when rejected.
+  bool accept(const comm::Bytes& packet, int sender, int receiver, bool first_receiver, at::Tensor& into);
   void measure(const robust::AggregateReport& report, const std::vector<int>& senders, const at::Tensor& inputs,
                const at::Tensor& result);
 

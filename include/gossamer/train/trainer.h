@@ -49,7 +49,13 @@ struct RunSummary {
   double pack_s_per_worker = 0;           // measured time packing/unpacking messages (this invocation)
   double modelled_comm_s = 0;             // α-β modelled communication time, mean over workers
   double consensus_distance = 0;          // (1/n) sum_i ||x_i - x_mean||^2
-  double worst_worker_accuracy = 0;       // lowest test accuracy of any worker's own model
+  double worst_worker_accuracy = 0;       // lowest test accuracy of any honest worker's own model
+  // [robust] / [attack]: the attacking ranks (left out of the accuracy, the mean model and the
+  // consensus distance), the workers the aggregator excluded (SafeguardSGD's evictions), and the
+  // messages rejected by their receivers over the run (summed over workers).
+  std::vector<int> byzantine;
+  std::vector<int> excluded;
+  int64_t rejected_messages = 0;
   // Sparse runs (sparse.method != "none"; zeros otherwise), at the end of the run.
   bool sparse = false;
   double sparsity = 0;                    // fraction of zeros over the pruned layers

@@ -1,0 +1,31 @@
+// Turning [robust] and [attack] into the optimizer's mixing rule (optim::RobustMixing) and the
+// label flip of attacking ranks (docs/robust.md).
+#pragma once
+
+#include <vector>
+
+#include "gossamer/config/config.h"
+
+namespace gossamer::data {
+struct Dataset;
+}
+namespace gossamer::optim {
+class DistributedOptimizer;
+}
+
+namespace gossamer::train {
+
+// Whether the run needs the robust seam: an aggregator other than none, or any attack.
+bool robust_enabled(const config::Config& cfg);
+// The attacking ranks (sorted); empty without an attack.
+std::vector<int> attacker_ranks(const config::Config& cfg);
+
+// Installs optim::RobustMixing on `optimizer` for this worker (`world` workers, messages of
+// `numel` values). With an attack but robust.aggregator = "none" the rule aggregates with the
+// mean (the W-weighted mean in gossip): what an unprotected run does, with the attack injected.
+void install_robustness(const config::Config& cfg, int world, int64_t numel, optim::DistributedOptimizer& optimizer);
+
+// attack.kind = "label-flip" on an attacking rank: y -> classes - 1 - y in `shard`.
+void flip_labels(data::Dataset& shard);
+
+}  // namespace gossamer::train
