@@ -226,6 +226,11 @@ void check_robustness(const Config& c) {
                       c.compress.method + "\" (optimizer.algorithm = \"" + a + "\") compresses them: set "
                       "compress.method = \"none\" and use an algorithm other than choco (docs/robust.md, \"Not done\")");
   }
+  if (c.sparse.method == "gap" && c.sparse.gap_mode == "parallel") {
+    throw ConfigError("config: sparse.gap_mode = \"parallel\" gives each worker its own mask, so a worker could not "
+                      "tell which coordinates a neighbour's robustly combined message holds; use sparse.gap_mode = "
+                      "\"cyclic\" with [robust] / [attack]");
+  }
   if (k.aggregator == "clipped-gossip" && averaging) {
     throw ConfigError("config: robust.aggregator = \"clipped-gossip\" clips neighbours' models in gossip; "
                       "optimizer.algorithm = \"" + a + "\" only averages over all workers: use a gossip algorithm "

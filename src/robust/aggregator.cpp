@@ -96,9 +96,12 @@ at::Tensor pairwise_squared_distances(const at::Tensor& inputs) {
   const int64_t n = inputs.size(0);
   at::Tensor d = at::zeros({n, n}, at::kDouble);
   auto acc = d.accessor<double, 2>();
+  const at::Tensor x = inputs.to(at::kDouble);
+  at::Tensor diff = at::empty({inputs.size(1)}, at::kDouble);  // reused: one buffer for every pair
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t j = i + 1; j < n; ++j) {
-      const double v = (inputs[i] - inputs[j]).to(at::kDouble).pow(2).sum().item<double>();
+      at::sub_out(diff, x[i], x[j]);
+      const double v = at::dot(diff, diff).item<double>();
       acc[i][j] = v;
       acc[j][i] = v;
     }
