@@ -22,16 +22,17 @@ class CenteredClipping final : public Aggregator {
     if (!previous_.defined() || previous_.numel() != d) previous_ = at::zeros({d}, at::kFloat);
     at::Tensor v = previous_.to(at::kDouble);
     std::vector<double> factor(static_cast<size_t>(n), 1.0);
+    const at::Tensor x = inputs.to(at::kDouble);
     for (int64_t it = 0; it < iterations_; ++it) {
-      const at::Tensor diff = inputs.to(at::kDouble) - v.view({1, -1});
+      const at::Tensor diff = x - v.view({1, -1});
       const at::Tensor norm = diff.pow(2).sum(1).sqrt();
-      at::Tensor step = at::zeros({d}, at::kDouble);
+      auto len = norm.accessor<double, 1>();
+      at::Tensor c = at::empty({n}, at::kDouble);
       for (int64_t k = 0; k < n; ++k) {
-        const double len = norm[k].item<double>();
-        factor[static_cast<size_t>(k)] = len > tau_ ? tau_ / len : 1.0;
-        step.add_(diff[k], factor[static_cast<size_t>(k)]);
+        factor[static_cast<size_t>(k)] = len[k] > tau_ ? tau_ / len[k] : 1.0;
+        c[k].fill_(factor[static_cast<size_t>(k)] / static_cast<double>(n));
       }
-      v.add_(step, 1.0 / static_cast<double>(n));
+      v.add_(at::mv(diff.t(), c));
     }
     report = AggregateReport{};
     double total = 0;

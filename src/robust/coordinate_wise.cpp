@@ -4,18 +4,45 @@
 #include "rules.h"
 
 namespace gossamer::robust::detail {
-namespace {
 
-// share[k] = (number of coordinates whose kept sorted values came from row k) / (kept rows x d).
-std::vector<double> shares_of(const at::Tensor& kept_indices, int64_t n) {
-  const at::Tensor counts = at::bincount(kept_indices.reshape({-1}), {}, n).to(at::kDouble);
-  const double total = static_cast<double>(kept_indices.numel());
-  std::vector<double> s(static_cast<size_t>(n));
-  for (int64_t k = 0; k < n; ++k) s[static_cast<size_t>(k)] = counts[k].item<double>() / total;
-  return s;
+void sorted_range_mean(const at::Tensor& inputs, int64_t lo, int64_t hi, at::Tensor& out, std::vector<double>* shares) {
+  const int64_t n = inputs.size(0), d = inputs.size(1);
+  const float* x = inputs.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  std::vector<float> v(static_cast<size_t>(n));
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  std::vector<int64_t> counts(static_cast<size_t>(n), 0);
+  const double kept = static_cast<double>(hi - lo);
+  for (int64_t c = 0; c < d; ++c) {
+    // Insertion sort of one coordinate's n values (n is small), ties kept in row order.
+    for (int64_t k = 0; k < n; ++k) {
+      const float value = x[k * d + c];
+      int64_t j = k;
+      while (j > 0 && v[static_cast<size_t>(j - 1)] > value) {
+        v[static_cast<size_t>(j)] = v[static_cast<size_t>(j - 1)];
+        idx[static_cast<size_t>(j)] = idx[static_cast<size_t>(j - 1)];
+        --j;
+      }
+      v[static_cast<size_t>(j)] = value;
+      idx[static_cast<size_t>(j)] = k;
+    }
+    double sum = 0;
+    for (int64_t j = lo; j < hi; ++j) {
+      sum += v[static_cast<size_t>(j)];
+      ++counts[static_cast<size_t>(idx[static_cast<size_t>(j)])];
+    }
+    o[c] = static_cast<float>(sum / kept);
+  }
+  if (shares) {
+    shares->assign(static_cast<size_t>(n), 0.0);
+    const double total = kept * static_cast<double>(d);
+    for (int64_t k = 0; k < n; ++k) (*shares)[static_cast<size_t>(k)] = total > 0 ? counts[static_cast<size_t>(k)] / total : 0.0;
+  }
 }
 
-// The mean of the sorted values in rows [lo, hi) of every coordinate (rows sorted per coordinate).
+namespace {
+
+// The mean of the sorted values in rows [lo, hi) of every coordinate.
 class SortedRange final : public Aggregator {
  public:
   SortedRange(std::string name, int64_t trim) : name_(std::move(name)), trim_(trim) {}
@@ -32,10 +59,8 @@ class SortedRange final : public Aggregator {
       lo = (n - 1) / 2;
       hi = n / 2 + 1;
     }
-    auto [values, indices] = at::sort(inputs, 0);
     report = AggregateReport{};
-    report.share = shares_of(indices.narrow(0, lo, hi - lo), n);
-    out.view({-1}).copy_(values.narrow(0, lo, hi - lo).mean(0));
+    sorted_range_mean(inputs, lo, hi, out, &report.share);
   }
   int64_t min_inputs() const override { return trim_ < 0 ? 1 : 2 * trim_ + 1; }
   std::string name() const override { return name_; }

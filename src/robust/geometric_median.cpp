@@ -21,13 +21,26 @@ class GeometricMedian final : public Aggregator {
     const int64_t n = inputs.size(0);
     std::vector<double> w(static_cast<size_t>(n), 1.0);
     report = AggregateReport{};
-    auto sorted = std::get<0>(at::sort(inputs, 0));
-    out.view({-1}).copy_(sorted.narrow(0, (n - 1) / 2, n % 2 ? 1 : 2).mean(0));  // z0: the coordinate median
+    sorted_range_mean(inputs, (n - 1) / 2, n / 2 + 1, out, nullptr);  // z0: the coordinate median
+    at::Tensor z = out.view({-1}).to(at::kDouble);
+    const at::Tensor x = inputs.to(at::kDouble);
+    at::Tensor b = at::empty({n}, at::kDouble);
     for (int64_t it = 0; it < iterations_; ++it) {
-      const at::Tensor dist = (inputs - out.view({1, -1})).to(at::kDouble).pow(2).sum(1).sqrt();
-      for (int64_t k = 0; k < n; ++k) w[static_cast<size_t>(k)] = 1.0 / std::max(nu_, dist[k].item<double>());
-      weighted_mean(inputs, w, out, report);
+      const at::Tensor dist = (x - z.view({1, -1})).pow_(2).sum(1).sqrt_();
+      auto d = dist.accessor<double, 1>();
+      for (int64_t k = 0; k < n; ++k) w[static_cast<size_t>(k)] = 1.0 / std::max(nu_, d[k]);
+      double total = 0;
+      for (double v : w) total += v;
+      for (int64_t k = 0; k < n; ++k) b[k].fill_(w[static_cast<size_t>(k)] / total);
+      z = at::mv(x.t(), b);
     }
+    report.share.assign(static_cast<size_t>(n), 1.0 / static_cast<double>(n));
+    if (iterations_ > 0) {
+      double total = 0;
+      for (double v : w) total += v;
+      for (int64_t k = 0; k < n; ++k) report.share[static_cast<size_t>(k)] = w[static_cast<size_t>(k)] / total;
+    }
+    out.view({-1}).copy_(z);
   }
   std::string name() const override { return "geomed (" + std::to_string(iterations_) + " Weiszfeld iterations)"; }
 

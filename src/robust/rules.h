@@ -29,6 +29,10 @@ void check_call(const std::string& rule, const at::Tensor& inputs, const std::ve
 // [n, n] float64: ||x_i - x_j||^2, from differences (no cancellation), symmetric, zero diagonal.
 at::Tensor pairwise_squared_distances(const at::Tensor& inputs);
 
+// out[c] <- the mean of rows [lo, hi) of coordinate c's values sorted ascending (ties in row
+// order): the median or the trimmed mean; shares (if given) <- each row's fraction of the values used.
+void sorted_range_mean(const at::Tensor& inputs, int64_t lo, int64_t hi, at::Tensor& out, std::vector<double>* shares);
+
 // out <- sum_k w[k] inputs[k] / sum_k w[k], in row order; report.share <- the normalised w.
 void weighted_mean(const at::Tensor& inputs, const std::vector<double>& w, at::Tensor& out, AggregateReport& report);
 

@@ -167,7 +167,7 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
     // One worker sends nothing: nothing to compress.
     if (s_->world > 1) {
       install_compression(cfg.compress, static_cast<uint64_t>(cfg.train.seed), *s_->flat, *s_->distributed);
-      if (robust_enabled(cfg)) install_robustness(cfg, s_->world, s_->flat->numel(), *s_->distributed);
+      if (robust_enabled(cfg)) install_robustness(cfg, s_->world, s_->flat->numel(), ctx.topology, *s_->distributed);
     }
   }
 

@@ -120,3 +120,20 @@ TEST(RobustTraining, ClippedGossipUnderDissensusIsTheSameOnBothBackends) {
 }
 
 }  // namespace robust_training_test
+
+namespace robust_training_test {
+
+TEST(RobustTraining, ANeighbourhoodTooSmallForTheRuleIsRefusedBeforeTraining) {
+  const auto train_data = toy_images(64, 39), test_data = toy_images(32, 40);
+  const auto parts = iid_shards(train_data, 4);
+  const auto topo = ring(4);
+  auto cfg = robust_config(fresh_dir("robust_krum_ring"), {"optimizer.algorithm=dsgd", "robust.aggregator=\"krum\""});
+  try {
+    run_cluster(&comm::run_inprocess, cfg, parts, test_data, topo);
+    FAIL() << "krum on a ring (3 inputs per neighbourhood) ran";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("needs 5 inputs per neighbourhood"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace robust_training_test

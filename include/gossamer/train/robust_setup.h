@@ -12,6 +12,9 @@ struct Dataset;
 namespace gossamer::optim {
 class DistributedOptimizer;
 }
+namespace gossamer::topology {
+class Topology;
+}
 
 namespace gossamer::train {
 
@@ -23,7 +26,9 @@ std::vector<int> attacker_ranks(const config::Config& cfg);
 // Installs optim::RobustMixing on `optimizer` for this worker (`world` workers, messages of
 // `numel` values). With an attack but robust.aggregator = "none" the rule aggregates with the
 // mean (the W-weighted mean in gossip): what an unprotected run does, with the attack injected.
-void install_robustness(const config::Config& cfg, int world, int64_t numel, optim::DistributedOptimizer& optimizer);
+// Throws config::ConfigError when a neighbourhood of `topology` (gossip) is too small for the rule.
+void install_robustness(const config::Config& cfg, int world, int64_t numel, const topology::Topology* topology,
+                        optim::DistributedOptimizer& optimizer);
 
 // attack.kind = "label-flip" on an attacking rank: y -> classes - 1 - y in `shard`.
 void flip_labels(data::Dataset& shard);
