@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "gossamer/optim/detail.h"
+
 #include "gossamer/compress/packet.h"
 
 #include <algorithm>
@@ -64,9 +66,7 @@ void CompressedAveraging::mix(comm::Communicator&, at::Tensor&, const topology::
 }
 
 void CompressedAveraging::average(comm::Communicator& comm, at::Tensor& x) {
-  std::vector<int> all(static_cast<size_t>(comm.size()));
-  for (int r = 0; r < comm.size(); ++r) all[static_cast<size_t>(r)] = r;
-  over(comm, x, all);
+  over(comm, x, detail::every_rank(comm));
 }
 
 void CompressedAveraging::group_average(comm::Communicator& comm, at::Tensor& x, const std::vector<int>& group) {
@@ -105,14 +105,7 @@ void CompressedAveraging::over(comm::Communicator& comm, at::Tensor& x, const st
   const size_t me = static_cast<size_t>(std::lower_bound(members.begin(), members.end(), rank) - members.begin());
   compressor_->decode_into(packet_, decoded_[me], {step, rank});
   if (error_feedback_) memory_.remember(decoded_[me]);
-  std::vector<std::pair<int, comm::Bytes>> out;
-  std::vector<int> from;
-  for (int j : members) {
-    if (j == rank) continue;
-    out.emplace_back(j, packet_);
-    from.push_back(j);
-  }
-  const std::vector<comm::Bytes> packets = comm.exchange(out, from);
+  const std::vector<comm::Bytes> packets = detail::exchange_with_members(comm, members, packet_);
   for (size_t i = 0, k = 0; i < members.size(); ++i) {
     if (members[i] == rank) continue;
     compressor_->decode_into(packets[k++], decoded_[i], {step, members[i]});

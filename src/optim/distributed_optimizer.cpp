@@ -202,6 +202,24 @@ PlainSgd require_plain_sgd(const torch::optim::Optimizer& local, const std::stri
   return PlainSgd{o.momentum(), o.weight_decay()};
 }
 
+std::vector<int> every_rank(const comm::Communicator& comm) {
+  std::vector<int> all(static_cast<size_t>(comm.size()));
+  for (int r = 0; r < comm.size(); ++r) all[static_cast<size_t>(r)] = r;
+  return all;
+}
+
+std::vector<comm::Bytes> exchange_with_members(comm::Communicator& comm, const std::vector<int>& members,
+                                               const comm::Bytes& packet) {
+  std::vector<std::pair<int, comm::Bytes>> out;
+  std::vector<int> from;
+  for (int j : members) {
+    if (j == comm.rank()) continue;
+    out.emplace_back(j, packet);
+    from.push_back(j);
+  }
+  return comm.exchange(out, from);
+}
+
 void require_matching_size(const topology::Topology& topology, const comm::Communicator& comm,
                            const std::string& algorithm) {
   if (topology.size() != comm.size()) {

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "gossamer/optim/detail.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -229,9 +231,7 @@ std::map<std::string, double> RobustMixing::take_metrics() {
 }
 
 void RobustMixing::average(comm::Communicator& comm, at::Tensor& x) {
-  std::vector<int> all(static_cast<size_t>(comm.size()));
-  for (int r = 0; r < comm.size(); ++r) all[static_cast<size_t>(r)] = r;
-  over(comm, x, all);
+  over(comm, x, detail::every_rank(comm));
 }
 
 void RobustMixing::group_average(comm::Communicator& comm, at::Tensor& x, const std::vector<int>& group) {
@@ -272,14 +272,7 @@ void RobustMixing::over(comm::Communicator& comm, at::Tensor& x, const std::vect
   } else {
     pack(message, mine);
   }
-  std::vector<std::pair<int, comm::Bytes>> out;
-  std::vector<int> from;
-  for (int j : members) {
-    if (j == rank) continue;
-    out.emplace_back(j, mine);
-    from.push_back(j);
-  }
-  const std::vector<comm::Bytes> packets = comm.exchange(out, from);
+  const std::vector<comm::Bytes> packets = detail::exchange_with_members(comm, members, mine);
   at::Tensor inputs = at::empty({static_cast<int64_t>(members.size()), d}, at::kFloat);
   std::vector<int> senders;
   int64_t rows = 0;

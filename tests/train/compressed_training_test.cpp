@@ -43,16 +43,8 @@ train::RunSummary expect_exact_resume(const std::vector<std::string>& extra, con
   cfg.train.max_steps = 0;
   const auto b = run_cluster(&comm::run_inprocess, cfg, parts, test_data, topo, /*resume=*/true);
   EXPECT_DOUBLE_EQ(a.test_accuracy, b.test_accuracy);
-  const auto ma = read_metrics(full_dir + "/metrics.jsonl"), mb = read_metrics(split_dir + "/metrics.jsonl");
-  EXPECT_EQ(ma.size(), mb.size());
-  if (ma.size() != mb.size()) return a;
-  for (size_t i = 0; i < ma.size(); ++i) {
-    for (const char* key : {"loss", "accuracy", "test_loss"}) {
-      if (ma[i].contains(key)) {
-        EXPECT_EQ(ma[i][key].get<double>(), mb[i][key].get<double>()) << name << " " << key << " line " << i;
-      }
-    }
-  }
+  SCOPED_TRACE(name);
+  expect_same_metrics(full_dir, split_dir, {"loss", "accuracy", "test_loss"});
   return a;
 }
 

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -52,6 +53,17 @@ inline topology::Topology ring(int n) {
   spec.name = "ring";
   spec.workers = n;
   return topology::make_topology(spec);
+}
+
+// The metrics.jsonl of two runs hold the same lines, equal in `keys` (where a line has them).
+inline void expect_same_metrics(const std::string& dir_a, const std::string& dir_b, const std::vector<std::string>& keys) {
+  const auto ma = read_metrics(dir_a + "/metrics.jsonl"), mb = read_metrics(dir_b + "/metrics.jsonl");
+  ASSERT_EQ(ma.size(), mb.size());
+  for (size_t i = 0; i < ma.size(); ++i) {
+    for (const auto& key : keys) {
+      if (ma[i].contains(key)) EXPECT_EQ(ma[i][key].get<double>(), mb[i][key].get<double>()) << key << " line " << i;
+    }
+  }
 }
 
 // comm::run_inprocess or comm::run_gloo_threads.

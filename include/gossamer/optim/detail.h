@@ -2,12 +2,12 @@
 #pragma once
 
 #include <string>
+#include <vector>
+
+#include "gossamer/comm/communicator.h"
 
 namespace torch::optim {
 class Optimizer;
-}
-namespace gossamer::comm {
-class Communicator;
 }
 namespace gossamer::topology {
 class Topology;
@@ -28,5 +28,14 @@ PlainSgd require_plain_sgd(const torch::optim::Optimizer& local, const std::stri
 // Throws std::invalid_argument unless topology.size() == comm.size().
 void require_matching_size(const topology::Topology& topology, const comm::Communicator& comm,
                            const std::string& algorithm);
+
+// 0 .. comm.size() - 1: the members of an average over all workers.
+std::vector<int> every_rank(const comm::Communicator& comm);
+
+// All-to-all among `members` (sorted, this rank included): sends `packet` to every other member and
+// returns the packet of each, in member order without this rank. Mixing rules that need every
+// member's individual message (compressed and robust averages) call it.
+std::vector<comm::Bytes> exchange_with_members(comm::Communicator& comm, const std::vector<int>& members,
+                                               const comm::Bytes& packet);
 
 }  // namespace gossamer::optim::detail
