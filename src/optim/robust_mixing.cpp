@@ -57,8 +57,15 @@ bool RobustMixing::attacking(int rank) const {
 }
 
 std::string RobustMixing::name() const {
-  std::string s = "robust (" + aggregator_->name();
-  if (o_.gossip == "clipped") s += "; gossip: clipped";
+  std::string s = "robust (";
+  if (o_.gossip == "clipped") {
+    s += "clipped gossip, radius " +
+         (o_.gossip_radius > 0 ? std::to_string(o_.gossip_radius)
+                               : "adaptive (f = " + std::to_string(o_.aggregator.f) + ")") +
+         "; averages: " + aggregator_->name();
+  } else {
+    s += aggregator_->name();
+  }
   if (o_.worker_momentum > 0) s += "; worker momentum " + std::to_string(o_.worker_momentum);
   if (!attackers_.empty() && o_.attack.kind != robust::AttackKind::None) {
     s += "; attack " + robust::attack_name(o_.attack.kind) + " from rank(s)";
