@@ -8,7 +8,9 @@
 # Central: 10 workers averaging (parallel SGD with worker momentum 0.9, the centered-clipping
 # paper's setting), the last f of them attacking; every attack x every aggregator, next to the
 # clean run of the same aggregator. Gossip: 16 workers on a ring (and a torus with
-# TOPOLOGIES="ring torus"), D-SGD with momentum 0.9, 2 attackers (ranks 3 and 11); plain gossip
+# TOPOLOGIES="ring torus"), D-SGD with momentum 0.9, 2 attackers (GOSSIP_ATTACKERS, default [7,8]:
+# adjacent, so that the honest workers stay connected on a ring; [3,11] splits the ring into two
+# honest arcs joined only through attackers); plain gossip
 # (the W-weighted mean) vs ClippedGossip vs neighbourhood median / trimmed mean.
 # Each row: final test accuracy of the honest workers' mean model, the Byzantine share of the
 # aggregates (rank 0's view, last log window), messages rejected, workers evicted, wall time.
@@ -29,6 +31,7 @@ ATTACKS=${ATTACKS:-none sign-flip alie ipm label-flip gaussian scaled}
 AGGREGATORS=${AGGREGATORS:-mean median trimmed-mean krum multi-krum geomed cc nnm-cc safeguard}
 GOSSIP_ATTACKS=${GOSSIP_ATTACKS:-none sign-flip alie ipm dissensus label-flip gaussian}
 GOSSIP_RULES=${GOSSIP_RULES:-mean clipped-gossip median}
+GOSSIP_ATTACKERS=${GOSSIP_ATTACKERS:-[7,8]}
 RADIUS=${RADIUS:-10.0}
 LR=${LR:-0.1}
 OUT=${OUT:-runs/repro/robust}
@@ -59,6 +62,7 @@ rule_args() {
 run() {  # run TABLE PARTITION F TOPOLOGY ATTACK RULE overrides...
   local table=$1 part=$2 f=$3 topo=$4 attack=$5 rule=$6; shift 6
   local row="$table-$part-f$f-$topo-$attack-$rule"
+  [ "$table" = gossip ] && row="$row-$(echo "$GOSSIP_ATTACKERS" | tr -d '[] ' | tr , _)"
   local dir="$OUT/$row"
   if grep -q "^$table,$part,$f,$topo,$attack,$rule," "$CSV"; then return 0; fi  # done in an earlier call
   echo "[robust] $row ..." >&2
@@ -100,7 +104,7 @@ if [ "$TABLE" = both ] || [ "$TABLE" = gossip ]; then
         # shellcheck disable=SC2046
         run gossip iid 1 "$topo" "$attack" "$rule" --set cluster.workers=16 --set cluster.topology="\"$topo\"" \
           --set optimizer.algorithm=\"dsgd\" --set optimizer.momentum=0.9 --set robust.worker_momentum=0 \
-          --set train.batch_size=16 $(attack_args "$attack" "[3,11]")
+          --set train.batch_size=16 $(attack_args "$attack" "$GOSSIP_ATTACKERS")
       done
     done
   done
