@@ -32,6 +32,9 @@ AGGREGATORS=${AGGREGATORS:-mean median trimmed-mean krum multi-krum geomed cc nn
 GOSSIP_ATTACKS=${GOSSIP_ATTACKS:-none sign-flip alie ipm dissensus label-flip gaussian}
 GOSSIP_RULES=${GOSSIP_RULES:-mean clipped-gossip median}
 GOSSIP_ATTACKERS=${GOSSIP_ATTACKERS:-[7,8]}
+# robust.f for gossip: the most attackers one worker neighbours (ring with [7,8]: 1; a 4x4 torus
+# with [7,8]: 2, rank 4 neighbours both). ClippedGossip's adaptive radius leaves all but f unclipped.
+GOSSIP_F=${GOSSIP_F:-1}
 RADIUS=${RADIUS:-10.0}
 LR=${LR:-0.1}
 OUT=${OUT:-runs/repro/robust}
@@ -102,7 +105,7 @@ if [ "$TABLE" = both ] || [ "$TABLE" = gossip ]; then
     for rule in $GOSSIP_RULES; do
       for attack in $GOSSIP_ATTACKS; do
         # shellcheck disable=SC2046
-        run gossip iid 1 "$topo" "$attack" "$rule" --set cluster.workers=16 --set cluster.topology="\"$topo\"" \
+        run gossip iid "$GOSSIP_F" "$topo" "$attack" "$rule" --set cluster.workers=16 --set cluster.topology="\"$topo\"" \
           --set optimizer.algorithm=\"dsgd\" --set optimizer.momentum=0.9 --set robust.worker_momentum=0 \
           --set train.batch_size=16 $(attack_args "$attack" "$GOSSIP_ATTACKERS")
       done
