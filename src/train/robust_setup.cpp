@@ -23,6 +23,34 @@ std::vector<int> attacker_ranks(const config::Config& cfg) {
   return r;
 }
 
+void check_robust_topology(const config::Config& cfg, const topology::Topology& topology) {
+  const config::RobustConfig& k = cfg.robust;
+  if (k.aggregator == "none" || k.aggregator == "mean" || k.aggregator == "clipped-gossip") return;
+  robust::AggregatorOptions a;
+  a.rule = k.aggregator;
+  a.f = k.f;
+  a.trim = k.trim;
+  a.select = k.select;
+  a.pre = k.pre;
+  a.bucket_size = k.bucket_size;
+  a.safeguard.world = topology.size();
+  // The rule runs on each neighbourhood: check the smallest one now rather than at the first step.
+  const int64_t need = robust::make_aggregator(a)->min_inputs();
+  for (int64_t step = 0; step < topology.period(); ++step) {
+    for (int r = 0; r < topology.size(); ++r) {
+      const int64_t have = static_cast<int64_t>(topology.in_neighbors(r, step).size()) + 1;
+      if (have < need) {
+        throw config::ConfigError("config: robust.aggregator = \"" + k.aggregator + "\" with robust.f = " +
+                                  std::to_string(k.f) + " needs " + std::to_string(need) +
+                                  " inputs per neighbourhood, and rank " + std::to_string(r) + " has " +
+                                  std::to_string(have) + " (itself included) on cluster.topology = \"" +
+                                  cfg.cluster.topology + "\": use a topology with more neighbours, a smaller "
+                                  "robust.f, or robust.aggregator = \"clipped-gossip\"");
+      }
+    }
+  }
+}
+
 void install_robustness(const config::Config& cfg, int world, int64_t numel, const topology::Topology* topology,
                         optim::DistributedOptimizer& optimizer) {
   const config::RobustConfig& k = cfg.robust;
@@ -66,23 +94,7 @@ void install_robustness(const config::Config& cfg, int world, int64_t numel, con
   o.attack.world = world;
   o.attack.byzantine = static_cast<int64_t>(o.attackers.size());
   o.numel = numel;
-  if (topology && optimizer.gossips() && o.gossip == "aggregator") {
-    // The rule runs on each neighbourhood: check the smallest one now rather than at the first step.
-    const int64_t need = robust::make_aggregator(a)->min_inputs();
-    for (int64_t step = 0; step < topology->period(); ++step) {
-      for (int r = 0; r < world; ++r) {
-        const int64_t have = static_cast<int64_t>(topology->in_neighbors(r, step).size()) + 1;
-        if (have < need) {
-          throw config::ConfigError("config: robust.aggregator = \"" + k.aggregator + "\" with robust.f = " +
-                                    std::to_string(k.f) + " needs " + std::to_string(need) +
-                                    " inputs per neighbourhood, and rank " + std::to_string(r) + " has " +
-                                    std::to_string(have) + " (itself included) on cluster.topology = \"" +
-                                    cfg.cluster.topology + "\": use a topology with more neighbours, a smaller "
-                                    "robust.f, or robust.aggregator = \"clipped-gossip\"");
-        }
-      }
-    }
-  }
+  if (topology && optimizer.gossips()) check_robust_topology(cfg, *topology);
   optimizer.set_mixing(std::make_unique<optim::RobustMixing>(std::move(o)));
 }
 

@@ -14,6 +14,7 @@
 #include "gossamer/topology/topology.h"
 #include "gossamer/topology/weights.h"
 #include "gossamer/train/optimizer_setup.h"
+#include "gossamer/train/robust_setup.h"
 #include "gossamer/util/log.h"
 
 namespace gossamer::train {
@@ -63,6 +64,9 @@ data::Dataset first_samples(const data::Dataset& d, int64_t n) {
 RunSummary run_training(const config::Config& cfg, bool resume, const std::atomic<bool>* stop) {
   check_optimizer_config(cfg);  // before loading any data
   const int workers = static_cast<int>(cfg.cluster.workers);
+  const std::string& a = cfg.optimizer.algorithm;
+  const bool averaging = a == "parallel-sgd" || a == "local-sgd" || a == "wagma" || a == "diloco";
+  if (workers > 1 && !averaging && robust_enabled(cfg)) check_robust_topology(cfg, build_topology(cfg));  // also before the data
   const bool gloo = cfg.cluster.backend == "gloo";
   // In-process workers share the cores: by default one intra-op thread each.
   const int threads =

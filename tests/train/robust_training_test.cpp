@@ -14,6 +14,7 @@
 #include "gossamer/config/config.h"
 #include "gossamer/data/dataset.h"
 #include "gossamer/train/robust_setup.h"
+#include "gossamer/train/run.h"
 #include "toy_data.h"
 #include "train_test_util.h"
 
@@ -128,6 +129,24 @@ TEST(RobustTraining, ANeighbourhoodTooSmallForTheRuleIsRefusedBeforeTraining) {
     FAIL() << "krum on a ring (3 inputs per neighbourhood) ran";
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("needs 5 inputs per neighbourhood"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace robust_training_test
+
+namespace robust_training_test {
+
+TEST(RobustTraining, TheNeighbourhoodCheckComesBeforeTheDataLoads) {
+  // No data at this path: the robust refusal must come first, as a ConfigError (exit status 2).
+  auto cfg = robust_config(fresh_dir("robust_krum_ring_early"),
+                           {"optimizer.algorithm=dsgd", "robust.aggregator=\"krum\"", "data.path=\"/nonexistent\""});
+  try {
+    train::run_training(cfg, false, nullptr);
+    FAIL() << "ran";
+  } catch (const config::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("per neighbourhood"), std::string::npos) << e.what();
+  } catch (const std::exception& e) {
+    FAIL() << "not a config error: " << e.what();
   }
 }
 

@@ -23,6 +23,11 @@ bool robust_enabled(const config::Config& cfg);
 // The attacking ranks (sorted); empty without an attack.
 std::vector<int> attacker_ranks(const config::Config& cfg);
 
+// For a gossip algorithm: throws config::ConfigError when a neighbourhood of `topology` (itself
+// included) is smaller than robust.aggregator needs (Krum 2f + 3, ...). run_training calls it before
+// loading any data; install_robustness calls it too.
+void check_robust_topology(const config::Config& cfg, const topology::Topology& topology);
+
 // Installs optim::RobustMixing on `optimizer` for this worker (`world` workers, messages of
 // `numel` values). With an attack but robust.aggregator = "none" the rule aggregates with the
 // mean (the W-weighted mean in gossip): what an unprotected run does, with the attack injected.
