@@ -23,17 +23,39 @@ std::vector<int> attacker_ranks(const config::Config& cfg) {
   return r;
 }
 
-void check_robust_topology(const config::Config& cfg, const topology::Topology& topology) {
+namespace {
+
+// [robust] as the aggregator's options for `world` senders. "none" (an attack without a rule) is
+// the mean; with clipped-gossip any global average of the same run (gossip-pga) uses centered
+// clipping with the configured radius.
+robust::AggregatorOptions aggregator_options(const config::Config& cfg, int world) {
   const config::RobustConfig& k = cfg.robust;
-  if (k.aggregator == "none" || k.aggregator == "mean" || k.aggregator == "clipped-gossip") return;
   robust::AggregatorOptions a;
-  a.rule = k.aggregator;
+  a.rule = k.aggregator == "none" ? "mean" : k.aggregator == "clipped-gossip" ? "cc" : k.aggregator;
   a.f = k.f;
   a.trim = k.trim;
   a.select = k.select;
+  a.radius = k.radius;
+  a.cc_iterations = k.cc_iterations;
+  a.geomed_iterations = k.geomed_iterations;
   a.pre = k.pre;
   a.bucket_size = k.bucket_size;
-  a.safeguard.world = topology.size();
+  a.seed = static_cast<uint64_t>(cfg.train.seed);
+  a.safeguard.world = world;
+  a.safeguard.window0 = k.safeguard_window0;
+  a.safeguard.window1 = k.safeguard_window1;
+  a.safeguard.threshold0 = k.safeguard_threshold0;
+  a.safeguard.threshold1 = k.safeguard_threshold1;
+  a.safeguard.readmit = k.safeguard_readmit;
+  return a;
+}
+
+}  // namespace
+
+void check_robust_topology(const config::Config& cfg, const topology::Topology& topology) {
+  const config::RobustConfig& k = cfg.robust;
+  if (k.aggregator == "none" || k.aggregator == "mean" || k.aggregator == "clipped-gossip") return;
+  const robust::AggregatorOptions a = aggregator_options(cfg, topology.size());
   // The rule runs on each neighbourhood: check the smallest one now rather than at the first step.
   const int64_t need = robust::make_aggregator(a)->min_inputs();
   for (int64_t step = 0; step < topology.period(); ++step) {
@@ -55,26 +77,7 @@ void install_robustness(const config::Config& cfg, int world, int64_t numel, con
                         optim::DistributedOptimizer& optimizer) {
   const config::RobustConfig& k = cfg.robust;
   optim::RobustMixingOptions o;
-  robust::AggregatorOptions& a = o.aggregator;
-  a.rule = k.aggregator == "none" ? "mean" : k.aggregator;
-  // ClippedGossip clips neighbours; any global average of the same run (gossip-pga) uses
-  // centered clipping with the configured radius.
-  if (k.aggregator == "clipped-gossip") a.rule = "cc";
-  a.f = k.f;
-  a.trim = k.trim;
-  a.select = k.select;
-  a.radius = k.radius;
-  a.cc_iterations = k.cc_iterations;
-  a.geomed_iterations = k.geomed_iterations;
-  a.pre = k.pre;
-  a.bucket_size = k.bucket_size;
-  a.seed = static_cast<uint64_t>(cfg.train.seed);
-  a.safeguard.world = world;
-  a.safeguard.window0 = k.safeguard_window0;
-  a.safeguard.window1 = k.safeguard_window1;
-  a.safeguard.threshold0 = k.safeguard_threshold0;
-  a.safeguard.threshold1 = k.safeguard_threshold1;
-  a.safeguard.readmit = k.safeguard_readmit;
+  o.aggregator = aggregator_options(cfg, world);
   if (k.aggregator == "clipped-gossip") {
     o.gossip = "clipped";
   } else if (k.aggregator == "none" || k.aggregator == "mean") {

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <mutex>
 
 #include "gossamer/comm/communicator.h"
@@ -201,6 +202,41 @@ TEST(RobustMixing, ClippedGossipStepByHand) {
     m.mix(c, x, full, 0);
     if (c.rank() == 0) EXPECT_TRUE(at::allclose(x, at::tensor({0.4f, 0.8f * 2 / 3}), 1e-6, 1e-6)) << x;
   });
+}
+
+TEST(RobustMixing, AWorkerThatDiesMidRunStopsTheOthersWithItsName) {
+  // Rank 3 dies before its third exchange; the others are blocked in theirs and must end with an
+  // error naming it. InProcess aborts the group at once; Gloo's threads wait for the call timeout
+  // (3 s here; across processes the launcher stops the others when one exits).
+  const auto timeout = std::chrono::milliseconds(3000);
+  for (Backend b : {Backend::InProcess, Backend::Gloo}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      auto runner = b == Backend::InProcess ? &comm::run_inprocess : &comm::run_gloo_threads;
+      runner(kWorkers, [&](comm::Communicator& c) {
+        at::Tensor x = at::zeros({kDim}).requires_grad_(true);
+        auto opt = make_distributed_optimizer(
+            "parallel-sgd", {}, {x}, c, nullptr,
+            std::make_unique<torch::optim::SGD>(std::vector<at::Tensor>{x}, torch::optim::SGDOptions(kLr)));
+        RobustMixingOptions o;
+        o.aggregator.rule = "median";
+        o.numel = kDim;
+        opt->set_mixing(std::make_unique<RobustMixing>(o));
+        for (int k = 0; k < kSteps; ++k) {
+          if (k == 2 && c.rank() == 3) throw std::runtime_error("worker 3 died");
+          {
+            torch::NoGradGuard ng;
+            x.mutable_grad() = x.detach() - target(c.rank());
+          }
+          opt->step();
+        }
+      }, timeout);
+      ADD_FAILURE() << backend_name(b) << ": the run finished although rank 3 died";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("3"), std::string::npos) << backend_name(b) << ": " << e.what();
+    }
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0) << backend_name(b);
+  }
 }
 
 TEST(RobustMixing, RefusedWhereExactMixingIsNeeded) {
