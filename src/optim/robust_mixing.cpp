@@ -237,6 +237,12 @@ std::map<std::string, double> RobustMixing::take_metrics() {
   return m;
 }
 
+at::Tensor RobustMixing::input_rows(int64_t rows, int64_t d) {
+  // Reused across calls: fresh multi-MB buffers pay their first touch every step on these VMs.
+  if (!inputs_.defined() || inputs_.size(0) < rows || inputs_.size(1) != d) inputs_ = at::empty({rows, d}, at::kFloat);
+  return inputs_.narrow(0, 0, rows);
+}
+
 void RobustMixing::average(comm::Communicator& comm, at::Tensor& x) {
   over(comm, x, detail::every_rank(comm));
 }
@@ -280,7 +286,7 @@ void RobustMixing::over(comm::Communicator& comm, at::Tensor& x, const std::vect
     pack(message, mine);
   }
   const std::vector<comm::Bytes> packets = detail::exchange_with_members(comm, members, mine);
-  at::Tensor inputs = at::empty({static_cast<int64_t>(members.size()), d}, at::kFloat);
+  at::Tensor inputs = input_rows(static_cast<int64_t>(members.size()), d);
   std::vector<int> senders;
   int64_t rows = 0;
   for (size_t i = 0, k = 0; i < members.size(); ++i) {
@@ -351,7 +357,7 @@ void RobustMixing::mix(comm::Communicator& comm, at::Tensor& x, const topology::
   const std::vector<comm::Bytes> packets = comm.exchange(out, from);
 
   // Rows: this worker's model, then the accepted neighbours, ascending rank.
-  at::Tensor inputs = at::empty({static_cast<int64_t>(ins.size()) + 1, d}, at::kFloat);
+  at::Tensor inputs = input_rows(static_cast<int64_t>(ins.size()) + 1, d);
   std::vector<int> senders{rank};
   std::vector<double> weights{topo.self_weight(rank, step)};
   inputs[0].copy_(flat);

@@ -92,6 +92,8 @@ class RobustMixing final : public Mixing {
   // Fills `into` ([d]) from a packet; false (counted; logged when first_receiver, once per
   // sender) when rejected.
   bool accept(const comm::Bytes& packet, int sender, int receiver, bool first_receiver, at::Tensor& into);
+  // [rows, d] rows of a buffer kept across calls.
+  at::Tensor input_rows(int64_t rows, int64_t d);
   void measure(const robust::AggregateReport& report, const std::vector<int>& senders, const at::Tensor& inputs,
                const at::Tensor& result);
 
@@ -102,6 +104,7 @@ class RobustMixing final : public Mixing {
   int64_t calls_ = 0;
   at::Tensor layout_, momentum_;
   at::Tensor result_;
+  at::Tensor inputs_;  // [rows, d] the received messages, reused
   uint64_t oracle_bytes_ = 0;
   double oracle_seconds_ = 0;
   uint64_t rejected_total_ = 0;
