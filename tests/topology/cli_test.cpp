@@ -13,39 +13,24 @@
 #include <string>
 #include <unistd.h>
 
+#include "cli_runner.h"
 #include "test_helpers.h"
-#include "test_paths.h"
 
 namespace {
 
 using ::testing::HasSubstr;
 
-std::string tool_path() { return std::string(GOSSAMER_BINARY_DIR) + "/bin/gossamer"; }
+using gossamer::testing::tool_path;
+using gossamer::testing::ToolResult;
 
 class TopologyCommand : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (::access(tool_path().c_str(), X_OK) != 0) GTEST_SKIP() << tool_path() << " not built; make gossamer_cli";
+    if (!gossamer::testing::tool_built()) GTEST_SKIP() << tool_path() << " not built; make gossamer_cli";
   }
 };
 
-struct ToolResult {
-  int status = -1;
-  std::string out;  // stdout and stderr together
-};
-
-ToolResult gossamer(const std::string& args) {
-  const std::string cmd = tool_path() + " " + args + " 2>&1";
-  ToolResult r;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buf{};
-  size_t got;
-  while ((got = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), got);
-  const int raw = ::pclose(pipe);
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return r;
-}
+ToolResult gossamer(const std::string& args) { return gossamer::testing::run_gossamer(args); }
 
 TEST_F(TopologyCommand, ReportsTheRing) {
   const ToolResult r = gossamer("topology ring --workers 8");

@@ -28,6 +28,7 @@
 #include "gossamer/sparse/export.h"
 #include "gossamer/train/infer.h"
 #include "gossamer/train/sparse_kernels.h"
+#include "cli_runner.h"
 #include "test_paths.h"
 #include "toy_data.h"
 
@@ -217,34 +218,12 @@ TEST_F(InferFromFile, BadOptionsAndMismatchedDataAreRefused) {
 
 namespace {
 
-struct ToolResult {
-  int status = -1;
-  std::string out;  // stdout and stderr together
-};
+using gossamer::testing::have_fashion_mnist;
+using gossamer::testing::ToolResult;
+ToolResult run_tool(const std::string& args) { return gossamer::testing::run_gossamer(args); }
+std::string read_file(const std::string& path) { return gossamer::testing::read_text(path); }
+void write_file(const std::string& path, const std::string& bytes) { gossamer::testing::write_text(path, bytes); }
 
-ToolResult run_tool(const std::string& args) {
-  const std::string cmd = std::string(GOSSAMER_BINARY_DIR) + "/bin/gossamer " + args + " 2>&1";
-  ToolResult r;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buf{};
-  size_t got;
-  while ((got = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), got);
-  const int raw = ::pclose(pipe);
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return r;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
-bool have_fashion_mnist() { return std::filesystem::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"); }
 
 }  // namespace
 
