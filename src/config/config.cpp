@@ -3,6 +3,8 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstdlib>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -32,16 +34,30 @@ std::string where(const toml::node& node) {
   return " (" + (src.path ? *src.path : std::string("config")) + ":" + std::to_string(src.begin.line) + ")";
 }
 
+// Every problem found in one configuration: a user fixes them all in one edit instead of one per
+// attempt. Reported together by throw_if_any as one ConfigError.
+class Problems {
+ public:
+  void add(std::string text) { list_.push_back(std::move(text)); }
+  bool empty() const { return list_.empty(); }
+  void throw_if_any() const { throw_if_problems(list_); }
+
+ private:
+  std::vector<std::string> list_;
+};
+
 // Reads the known keys of one section into typed fields, remembering which keys it read so that
 // everything else can be reported as unknown.
 class SectionReader {
  public:
-  SectionReader(const toml::table* table, std::string section) : table_(table), section_(std::move(section)) {}
+  // A value of the wrong type or out of range is added to `problems` and the field keeps its default.
+  SectionReader(const toml::table* table, std::string section, Problems& problems)
+      : table_(table), section_(std::move(section)), problems_(problems) {}
 
   void read(const std::string& key, std::string& out, std::initializer_list<const char*> allowed = {}) {
     const toml::node* n = find(key);
     if (!n) return;
-    if (!n->is_string()) fail_type(key, *n, "a string");
+    if (!n->is_string()) return fail_type(key, *n, "a string");
     std::string v = n->as_string()->get();
     if (allowed.size() > 0) {
       bool ok = false;
@@ -50,7 +66,7 @@ class SectionReader {
         ok = ok || v == a;
         list += (list.empty() ? "" : ", ") + std::string(a);
       }
-      if (!ok) fail_value(key, *n, "must be one of: " + list);
+      if (!ok) return fail_value(key, *n, "must be one of: " + list);
     }
     out = v;
   }
@@ -58,9 +74,9 @@ class SectionReader {
   void read(const std::string& key, int64_t& out, int64_t min, int64_t max = INT64_MAX) {
     const toml::node* n = find(key);
     if (!n) return;
-    if (!n->is_integer()) fail_type(key, *n, "an integer");
+    if (!n->is_integer()) return fail_type(key, *n, "an integer");
     const int64_t v = n->as_integer()->get();
-    if (v < min || v > max) fail_value(key, *n, range_text(static_cast<double>(min), static_cast<double>(max), true));
+    if (v < min || v > max) return fail_value(key, *n, range_text(static_cast<double>(min), static_cast<double>(max), true));
     out = v;
   }
 
@@ -71,9 +87,9 @@ class SectionReader {
     double v;
     if (n->is_floating_point()) v = n->as_floating_point()->get();
     else if (n->is_integer()) v = static_cast<double>(n->as_integer()->get());
-    else fail_type(key, *n, "a number");
+    else return fail_type(key, *n, "a number");
     if (!std::isfinite(v) || v < min || v > max || (open_min && v == min)) {
-      fail_value(key, *n, open_min ? "must be > " + fmt(min) + (max < INFINITY ? " and <= " + fmt(max) : "")
+      return fail_value(key, *n, open_min ? "must be > " + fmt(min) + (max < INFINITY ? " and <= " + fmt(max) : "")
                                    : range_text(min, max, false));
     }
     out = v;
@@ -82,7 +98,7 @@ class SectionReader {
   void read(const std::string& key, bool& out) {
     const toml::node* n = find(key);
     if (!n) return;
-    if (!n->is_boolean()) fail_type(key, *n, "true or false");
+    if (!n->is_boolean()) return fail_type(key, *n, "true or false");
     out = n->as_boolean()->get();
   }
 
@@ -90,11 +106,11 @@ class SectionReader {
     const toml::node* n = find(key);
     if (!n) return;
     const toml::array* a = n->as_array();
-    if (!a) fail_type(key, *n, "an array of integers");
+    if (!a) return fail_type(key, *n, "an array of integers");
     std::vector<int64_t> v;
     for (const auto& e : *a) {
-      if (!e.is_integer()) fail_type(key, *n, "an array of integers");
-      if (e.as_integer()->get() < min) fail_value(key, *n, "every entry must be >= " + std::to_string(min));
+      if (!e.is_integer()) return fail_type(key, *n, "an array of integers");
+      if (e.as_integer()->get() < min) return fail_value(key, *n, "every entry must be >= " + std::to_string(min));
       v.push_back(e.as_integer()->get());
     }
     out = v;
@@ -108,7 +124,7 @@ class SectionReader {
       if (!seen_.count(key)) {
         std::string known;
         for (const auto& s : seen_all_) known += (known.empty() ? "" : ", ") + s;
-        throw ConfigError("config: unknown key '" + section_ + "." + key + "'" + where(node) + "; known keys in [" +
+        problems_.add("unknown key '" + section_ + "." + key + "'" + where(node) + "; known keys in [" +
                           section_ + "]: " + known);
       }
     }
@@ -122,12 +138,12 @@ class SectionReader {
     if (n) seen_.insert(key);
     return n;
   }
-  [[noreturn]] void fail_type(const std::string& key, const toml::node& n, const std::string& expected) const {
-    throw ConfigError("config: " + section_ + "." + key + " = " + describe(n) + where(n) +
+  void fail_type(const std::string& key, const toml::node& n, const std::string& expected) const {
+    problems_.add(section_ + "." + key + " = " + describe(n) + where(n) +
                       " has the wrong type: expected " + expected);
   }
-  [[noreturn]] void fail_value(const std::string& key, const toml::node& n, const std::string& allowed) const {
-    throw ConfigError("config: " + section_ + "." + key + " = " + describe(n) + where(n) + " is not allowed: " + allowed);
+  void fail_value(const std::string& key, const toml::node& n, const std::string& allowed) const {
+    problems_.add(section_ + "." + key + " = " + describe(n) + where(n) + " is not allowed: " + allowed);
   }
   static std::string fmt(double v) {
     std::ostringstream os;
@@ -143,6 +159,7 @@ class SectionReader {
   std::string section_;
   std::set<std::string> seen_;
   std::vector<std::string> seen_all_;
+  Problems& problems_;
 };
 
 void apply_override(toml::table& root, const std::string& text) {
@@ -180,7 +197,7 @@ constexpr double kInf = INFINITY;
 namespace {
 
 // [robust] and [attack] against each other and the rest of the configuration.
-void check_robustness(const Config& c) {
+void check_robustness(const Config& c, Problems& problems) {
   const RobustConfig& k = c.robust;
   const AttackConfig& t = c.attack;
   const std::string& a = c.optimizer.algorithm;
@@ -188,76 +205,76 @@ void check_robustness(const Config& c) {
   const bool averaging = a == "parallel-sgd" || a == "local-sgd" || a == "wagma" || a == "diloco";
   const bool robust = k.aggregator != "none";
   if (t.kind == "none" && !t.ranks.empty()) {
-    throw ConfigError("config: attack.ranks is set but attack.kind = \"none\": choose an attack.kind (e.g. "
+    problems.add("attack.ranks is set but attack.kind = \"none\": choose an attack.kind (e.g. "
                       "\"sign-flip\") or remove attack.ranks");
   }
   if (t.kind != "none") {
     if (t.ranks.empty()) {
-      throw ConfigError("config: attack.kind = \"" + t.kind + "\" needs attack.ranks, the attacking workers (e.g. "
+      problems.add("attack.kind = \"" + t.kind + "\" needs attack.ranks, the attacking workers (e.g. "
                         "ranks = [" + std::to_string(std::max<int64_t>(1, n - 1)) + "])");
     }
     std::vector<int64_t> sorted = t.ranks;
     std::sort(sorted.begin(), sorted.end());
     for (size_t i = 0; i < sorted.size(); ++i) {
       if (sorted[i] >= n) {
-        throw ConfigError("config: attack.ranks holds " + std::to_string(sorted[i]) + ", but cluster.workers = " +
+        problems.add("attack.ranks holds " + std::to_string(sorted[i]) + ", but cluster.workers = " +
                           std::to_string(n) + " has ranks 0.." + std::to_string(n - 1));
       }
       if (i > 0 && sorted[i] == sorted[i - 1]) {
-        throw ConfigError("config: attack.ranks lists rank " + std::to_string(sorted[i]) + " twice");
+        problems.add("attack.ranks lists rank " + std::to_string(sorted[i]) + " twice");
       }
     }
     if (static_cast<int64_t>(sorted.size()) >= n) {
-      throw ConfigError("config: attack.ranks names all " + std::to_string(n) + " workers; at least one must be "
+      problems.add("attack.ranks names all " + std::to_string(n) + " workers; at least one must be "
                         "honest (its model is the one reported)");
     }
     if (t.kind == "dissensus" && averaging) {
-      throw ConfigError("config: attack.kind = \"dissensus\" targets gossip (it pulls a neighbour away from its "
+      problems.add("attack.kind = \"dissensus\" targets gossip (it pulls a neighbour away from its "
                         "neighbourhood); optimizer.algorithm = \"" + a + "\" only averages: use a gossip algorithm "
                         "such as dsgd, or another attack");
     }
   }
   if (!robust && t.kind == "none") return;
   if (n < 2) {
-    throw ConfigError("config: [robust] and [attack] need cluster.workers >= 2 (it is " + std::to_string(n) + ")");
+    problems.add("[robust] and [attack] need cluster.workers >= 2 (it is " + std::to_string(n) + ")");
   }
   if (c.compress.method != "none" || a == "choco") {
-    throw ConfigError("config: robust aggregation and attacks work on uncompressed messages; compress.method = \"" +
+    problems.add("robust aggregation and attacks work on uncompressed messages; compress.method = \"" +
                       c.compress.method + "\" (optimizer.algorithm = \"" + a + "\") compresses them: set "
                       "compress.method = \"none\" and use an algorithm other than choco (docs/robust.md, \"Not done\")");
   }
   if (c.sparse.method == "gap" && c.sparse.gap_mode == "parallel") {
-    throw ConfigError("config: sparse.gap_mode = \"parallel\" gives each worker its own mask, so a worker could not "
+    problems.add("sparse.gap_mode = \"parallel\" gives each worker its own mask, so a worker could not "
                       "tell which coordinates a neighbour's robustly combined message holds; use sparse.gap_mode = "
                       "\"cyclic\" with [robust] / [attack]");
   }
   if (k.aggregator == "clipped-gossip" && averaging) {
-    throw ConfigError("config: robust.aggregator = \"clipped-gossip\" clips neighbours' models in gossip; "
+    problems.add("robust.aggregator = \"clipped-gossip\" clips neighbours' models in gossip; "
                       "optimizer.algorithm = \"" + a + "\" only averages over all workers: use a gossip algorithm "
                       "(e.g. dsgd) or an aggregator for averages such as \"cc\"");
   }
   if (k.aggregator == "safeguard" && !averaging) {
-    throw ConfigError("config: robust.aggregator = \"safeguard\" judges every worker against the majority, which "
+    problems.add("robust.aggregator = \"safeguard\" judges every worker against the majority, which "
                       "needs averages over all workers; optimizer.algorithm = \"" + a + "\" gossips: use "
                       "parallel-sgd, local-sgd, wagma or diloco, or robust.aggregator = \"clipped-gossip\"");
   }
   if (k.safeguard_window1 < k.safeguard_window0) {
-    throw ConfigError("config: robust.safeguard_window1 = " + std::to_string(k.safeguard_window1) +
+    problems.add("robust.safeguard_window1 = " + std::to_string(k.safeguard_window1) +
                       " must be >= robust.safeguard_window0 = " + std::to_string(k.safeguard_window0));
   }
   if (k.worker_momentum > 0) {
     if (!averaging) {
-      throw ConfigError("config: robust.worker_momentum makes the averaged messages momenta; optimizer.algorithm = "
+      problems.add("robust.worker_momentum makes the averaged messages momenta; optimizer.algorithm = "
                         "\"" + a + "\" gossips models: remove robust.worker_momentum");
     }
     if (c.optimizer.momentum != 0) {
-      throw ConfigError("config: robust.worker_momentum = " + std::to_string(k.worker_momentum) +
+      problems.add("robust.worker_momentum = " + std::to_string(k.worker_momentum) +
                         " with optimizer.momentum = " + std::to_string(c.optimizer.momentum) +
                         ": the momentum would be applied twice; set optimizer.momentum = 0");
     }
   }
   if (k.pre != "none" && k.aggregator == "safeguard") {
-    throw ConfigError("config: robust.pre = \"" + k.pre + "\" mixes the workers' messages, and robust.aggregator = "
+    problems.add("robust.pre = \"" + k.pre + "\" mixes the workers' messages, and robust.aggregator = "
                       "\"safeguard\" keeps its sums per worker: use robust.pre = \"none\" with it");
   }
   if (averaging) {
@@ -276,7 +293,7 @@ void check_robustness(const Config& c) {
     if (k.pre == "nnm") need = std::max(need, k.f + 1);
     if (k.pre == "bucketing") need = (need - 1) * k.bucket_size + 1;
     if (inputs < need) {
-      throw ConfigError("config: robust.aggregator = \"" + g + "\" with robust.f = " + std::to_string(k.f) +
+      problems.add("robust.aggregator = \"" + g + "\" with robust.f = " + std::to_string(k.f) +
                         " needs at least " + std::to_string(need) + " inputs (" + why + "), and each average has " +
                         std::to_string(inputs) + ": lower robust.f (or robust.trim) or add workers");
     }
@@ -284,6 +301,14 @@ void check_robustness(const Config& c) {
 }
 
 }  // namespace
+
+void throw_if_problems(const std::vector<std::string>& problems) {
+  if (problems.empty()) return;
+  if (problems.size() == 1) throw ConfigError("config: " + problems[0]);
+  std::string text = "config: " + std::to_string(problems.size()) + " problems; fix all of them:";
+  for (const auto& p : problems) text += "\n  - " + p;
+  throw ConfigError(text);
+}
 
 Config parse_config(const std::string& toml_text, const std::string& origin, const std::vector<std::string>& overrides) {
   toml::table root;
@@ -307,8 +332,14 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
   }
 
   Config c;
+  Problems problems;
+  for (const auto& [sec, node] : root) {
+    if (const toml::table* t = node.as_table()) {
+      for (const auto& [key, value] : *t) c.given_keys.push_back(std::string(sec.str()) + "." + std::string(key.str()));
+    }
+  }
   {
-    SectionReader r(section(root, "data"), "data");
+    SectionReader r(section(root, "data"), "data", problems);
     r.read("dataset", c.data.dataset, {"fashion-mnist"});
     r.read("path", c.data.path);
     r.read("partition", c.data.partition, {"iid", "dirichlet", "classes"});
@@ -320,14 +351,14 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.reject_unknown();
   }
   {
-    SectionReader r(section(root, "model"), "model");
+    SectionReader r(section(root, "model"), "model", problems);
     r.read("name", c.model.name, {"mlp", "lenet5", "resnet20"});
     r.read("hidden", c.model.hidden, 1);
     r.read("width", c.model.width, 1, 1024);
     r.reject_unknown();
   }
   {
-    SectionReader r(section(root, "train"), "train");
+    SectionReader r(section(root, "train"), "train", problems);
     r.read("epochs", c.train.epochs, 1, 100000);
     r.read("batch_size", c.train.batch_size, 1, 1 << 20);
     r.read("seed", c.train.seed, 0);
@@ -335,12 +366,13 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.read("blas_threads", c.train.blas_threads, 0, 1024);
     r.read("log_every", c.train.log_every, 1);
     r.read("max_steps", c.train.max_steps, 0);
+    r.read("eval_every", c.train.eval_every, 0);
     r.read("eval_batch_size", c.train.eval_batch_size, 1);
     r.read("init_from", c.train.init_from);
     r.reject_unknown();
   }
   {
-    SectionReader r(section(root, "optimizer"), "optimizer");
+    SectionReader r(section(root, "optimizer"), "optimizer", problems);
     // The name is checked against optim/'s registry in train/ (train::check_optimizer_config): the
     // list of algorithms lives in one place.
     r.read("algorithm", c.optimizer.algorithm);
@@ -363,11 +395,11 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.read("eps", c.optimizer.eps, 0.0, 1.0, true);
     r.reject_unknown();
     if (c.optimizer.nesterov && c.optimizer.momentum == 0.0 && c.optimizer.name == "sgd") {
-      throw ConfigError("config: optimizer.nesterov = true needs optimizer.momentum > 0 (or set nesterov = false)");
+      problems.add("optimizer.nesterov = true needs optimizer.momentum > 0 (or set nesterov = false)");
     }
   }
   {
-    SectionReader r(section(root, "schedule"), "schedule");
+    SectionReader r(section(root, "schedule"), "schedule", problems);
     r.read("name", c.schedule.name, {"constant", "step", "cosine"});
     r.read("warmup_epochs", c.schedule.warmup_epochs, 0.0, kInf);
     r.read("step_epochs", c.schedule.step_epochs, 1);
@@ -376,15 +408,15 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.reject_unknown();
   }
   {
-    SectionReader r(section(root, "output"), "output");
+    SectionReader r(section(root, "output"), "output", problems);
     r.read("dir", c.output.dir);
     r.read("checkpoint_every", c.output.checkpoint_every, 0);
     r.read("progress", c.output.progress, {"auto", "bar", "lines", "off"});
     r.reject_unknown();
-    if (c.output.dir.empty()) throw ConfigError("config: output.dir must not be empty");
+    if (c.output.dir.empty()) problems.add("output.dir must not be empty");
   }
   {
-    SectionReader r(section(root, "cluster"), "cluster");
+    SectionReader r(section(root, "cluster"), "cluster", problems);
     r.read("workers", c.cluster.workers, 1, 4096);
     r.read("backend", c.cluster.backend, {"inprocess", "gloo"});
     r.read("topology", c.cluster.topology);
@@ -395,7 +427,7 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.reject_unknown();
   }
   {
-    SectionReader r(section(root, "sparse"), "sparse");
+    SectionReader r(section(root, "sparse"), "sparse", problems);
     auto& s = c.sparse;
     r.read("method", s.method, {"none", "oneshot", "gmp", "gap", "rigl", "set", "srste"});
     r.read("sparsity", s.sparsity, 0.0, 1.0);
@@ -427,43 +459,43 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.read("packed_messages", s.packed_messages);
     r.reject_unknown();
     if (s.n >= s.m && (s.pattern == "n:m" || s.method == "srste")) {
-      throw ConfigError("config: sparse.n = " + std::to_string(s.n) + " must be smaller than sparse.m = " +
+      problems.add("sparse.n = " + std::to_string(s.n) + " must be smaller than sparse.m = " +
                         std::to_string(s.m) + " (N:M keeps n of every m weights)");
     }
     if (s.method == "srste" && s.pattern != "n:m") {
-      throw ConfigError("config: sparse.method = \"srste\" trains an N:M pattern: set sparse.pattern = \"n:m\"");
+      problems.add("sparse.method = \"srste\" trains an N:M pattern: set sparse.pattern = \"n:m\"");
     }
     if (s.gap_mode != "parallel" && s.gap_rewarm != 1.0) {
-      throw ConfigError("config: sparse.gap_rewarm re-warms the lr after parallel GaP's combinations; it has no "
+      problems.add("sparse.gap_rewarm re-warms the lr after parallel GaP's combinations; it has no "
                         "effect with sparse.gap_mode = \"" + s.gap_mode + "\": remove it or set gap_mode = \"parallel\"");
     }
     if (s.gap_mode == "parallel") {
       if (!s.packed_messages) {
-        throw ConfigError("config: sparse.packed_messages = false cannot be used with sparse.gap_mode = \"parallel\": "
+        problems.add("sparse.packed_messages = false cannot be used with sparse.gap_mode = \"parallel\": "
                           "each worker's messages must carry its own mask so that a grown weight is averaged over "
                           "the workers that hold it; remove packed_messages or use gap_mode = \"cyclic\"");
       }
       if (s.method != "gap") {
-        throw ConfigError("config: sparse.gap_mode = \"parallel\" applies to sparse.method = \"gap\" (the method is \"" +
+        problems.add("sparse.gap_mode = \"parallel\" applies to sparse.method = \"gap\" (the method is \"" +
                           s.method + "\"); remove gap_mode or set method = \"gap\"");
       }
       if (c.cluster.workers < 2) {
-        throw ConfigError("config: sparse.gap_mode = \"parallel\" grows a different partition on each worker and needs "
+        problems.add("sparse.gap_mode = \"parallel\" grows a different partition on each worker and needs "
                           "cluster.workers >= 2 (it is 1); use sparse.gap_mode = \"cyclic\" for one worker");
       }
       if (s.gap_partitions > c.cluster.workers) {
-        throw ConfigError("config: sparse.gap_partitions = " + std::to_string(s.gap_partitions) +
+        problems.add("sparse.gap_partitions = " + std::to_string(s.gap_partitions) +
                           " exceeds cluster.workers = " + std::to_string(c.cluster.workers) +
                           ": parallel GaP needs at least one worker per partition; lower gap_partitions or add workers");
       }
     }
     if (s.initial_sparsity > s.sparsity) {
-      throw ConfigError("config: sparse.initial_sparsity (" + std::to_string(s.initial_sparsity) +
+      problems.add("sparse.initial_sparsity (" + std::to_string(s.initial_sparsity) +
                         ") must not exceed sparse.sparsity (" + std::to_string(s.sparsity) + ")");
     }
   }
   {
-    SectionReader r(section(root, "compress"), "compress");
+    SectionReader r(section(root, "compress"), "compress", problems);
     auto& k = c.compress;
     r.read("method", k.method, {"none", "fp16", "bf16", "sign", "topk", "randk", "qsgd", "terngrad", "alq", "amq", "powersgd"});
     r.read("density", k.density, 0.0, 1.0, true);
@@ -480,18 +512,18 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     if (k.method != "none") {
       if (a == "choco") {
         if (k.method == "powersgd") {
-          throw ConfigError("config: compress.method = \"powersgd\" compresses allreduce averages (two low-rank "
+          problems.add("compress.method = \"powersgd\" compresses allreduce averages (two low-rank "
                             "factors summed over all workers); optimizer.algorithm = \"choco\" gossips compressed "
                             "differences with neighbours: use another compress.method with choco, or powersgd with "
                             "parallel-sgd, local-sgd, wagma or diloco");
         }
         if (k.error_feedback) {
-          throw ConfigError("config: compress.error_feedback = true with optimizer.algorithm = \"choco\": CHOCO's "
+          problems.add("compress.error_feedback = true with optimizer.algorithm = \"choco\": CHOCO's "
                             "public copies already carry what compression dropped into the next message; remove "
                             "compress.error_feedback");
         }
       } else if (!averaging) {
-        throw ConfigError("config: compress.method = \"" + k.method + "\" with optimizer.algorithm = \"" + a +
+        problems.add("compress.method = \"" + k.method + "\" with optimizer.algorithm = \"" + a +
                           "\": that algorithm gossips uncompressed models with its neighbours. For compressed gossip "
                           "use optimizer.algorithm = \"choco\" (D-SGD with CHOCO's public copies); compressed "
                           "averages work with parallel-sgd, local-sgd, wagma or diloco; or set compress.method = "
@@ -499,46 +531,46 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
       }
       if (k.method == "powersgd" && c.sparse.method != "none" && c.sparse.method != "srste" &&
           c.sparse.packed_messages) {
-        throw ConfigError("config: compress.method = \"powersgd\" factors each layer's matrix, which sparse.method = \"" +
+        problems.add("compress.method = \"powersgd\" factors each layer's matrix, which sparse.method = \"" +
                           c.sparse.method + "\"'s packed messages (only the kept values) no longer have: set "
                           "sparse.packed_messages = false, or choose another compress.method");
       }
       if (k.layerwise == "lgreco") {
         const std::string& m = k.method;
         if (m != "topk" && m != "randk" && m != "qsgd" && m != "alq" && m != "amq") {
-          throw ConfigError("config: compress.layerwise = \"lgreco\" chooses a density (topk, randk) or a number of "
+          problems.add("compress.layerwise = \"lgreco\" chooses a density (topk, randk) or a number of "
                             "levels (qsgd, alq, amq) per layer; compress.method = \"" + m + "\" has none: choose one "
                             "of those methods or set compress.layerwise = \"none\"");
         }
         if (a != "parallel-sgd" && a != "local-sgd" && a != "diloco") {
-          throw ConfigError("config: compress.layerwise = \"lgreco\" with optimizer.algorithm = \"" + a + "\": the "
+          problems.add("compress.layerwise = \"lgreco\" with optimizer.algorithm = \"" + a + "\": the "
                             "per-layer choice must be the same on every worker, which needs averages over all of "
                             "them; use parallel-sgd, local-sgd or diloco, or set compress.layerwise = \"none\"");
         }
         if (c.sparse.method != "none" && c.sparse.method != "srste" && c.sparse.packed_messages) {
-          throw ConfigError("config: compress.layerwise = \"lgreco\" compresses each layer of the dense message; "
+          problems.add("compress.layerwise = \"lgreco\" compresses each layer of the dense message; "
                             "sparse.method = \"" + c.sparse.method + "\"'s packed messages (only the kept values) "
                             "have no layers: set sparse.packed_messages = false, or compress.layerwise = \"none\"");
         }
       }
     } else {
       if (k.layerwise != "none") {
-        throw ConfigError("config: compress.layerwise = \"" + k.layerwise + "\" needs a compress.method (topk, randk, "
+        problems.add("compress.layerwise = \"" + k.layerwise + "\" needs a compress.method (topk, randk, "
                           "qsgd, alq or amq)");
       }
       if (k.error_feedback) {
-        throw ConfigError("config: compress.error_feedback = true has no effect with compress.method = \"none\": "
+        problems.add("compress.error_feedback = true has no effect with compress.method = \"none\": "
                           "choose a compress.method or remove error_feedback");
       }
       if (a == "choco") {
-        throw ConfigError("config: optimizer.algorithm = \"choco\" gossips compressed messages and needs a "
+        problems.add("optimizer.algorithm = \"choco\" gossips compressed messages and needs a "
                           "compress.method (e.g. \"topk\" with compress.density, or \"sign\"); for uncompressed "
                           "gossip use optimizer.algorithm = \"dsgd\"");
       }
     }
   }
   {
-    SectionReader r(section(root, "robust"), "robust");
+    SectionReader r(section(root, "robust"), "robust", problems);
     auto& k = c.robust;
     r.read("aggregator", k.aggregator, {"none", "mean", "median", "trimmed-mean", "krum", "multi-krum", "geomed", "cc",
                                         "safeguard", "clipped-gossip"});
@@ -560,7 +592,7 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.reject_unknown();
   }
   {
-    SectionReader r(section(root, "attack"), "attack");
+    SectionReader r(section(root, "attack"), "attack", problems);
     auto& k = c.attack;
     r.read("kind", k.kind, {"none", "sign-flip", "scaled", "gaussian", "label-flip", "alie", "ipm", "dissensus", "silent",
                             "wrong-size", "nan", "inf", "garbage"});
@@ -571,7 +603,8 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
     r.read("epsilon", k.epsilon, 0.0, 1e6);
     r.reject_unknown();
   }
-  check_robustness(c);
+  check_robustness(c, problems);
+  problems.throw_if_any();
   return c;
 }
 
@@ -584,6 +617,36 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 }
 
 namespace {
+
+// toml++ writes every double with 17 significant digits (lr = 0.10000000000000001); a person
+// reads the shortest text that parses back to the same double (lr = 0.1).
+std::string shortest_floats(const std::string& text) {
+  std::istringstream in(text);
+  std::string out, line;
+  while (std::getline(in, line)) {
+    const auto eq = line.find(" = ");
+    if (eq != std::string::npos) {
+      const std::string value = line.substr(eq + 3);
+      const bool looks_float = !value.empty() && value.find_first_not_of("0123456789.eE+-") == std::string::npos &&
+                               value.find_first_of(".eE") != std::string::npos;
+      if (looks_float) {
+        char* end = nullptr;
+        const double v = std::strtod(value.c_str(), &end);
+        if (end == value.c_str() + value.size()) {
+          char buf[64];
+          const auto r = std::to_chars(buf, buf + sizeof buf, v);
+          std::string shortest(buf, r.ptr);
+          // TOML needs a '.' or an exponent to keep the value a float.
+          if (shortest.find_first_of(".eEn") == std::string::npos) shortest += ".0";
+          if (std::strtod(shortest.c_str(), nullptr) == v) line = line.substr(0, eq + 3) + shortest;
+        }
+      }
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
 toml::array to_array(const std::vector<int64_t>& v) {
   toml::array a;
   for (auto x : v) a.push_back(x);
@@ -609,6 +672,7 @@ std::string to_toml(const Config& c) {
                             {"blas_threads", c.train.blas_threads},
                             {"log_every", c.train.log_every},
                             {"max_steps", c.train.max_steps},
+                            {"eval_every", c.train.eval_every},
                             {"eval_batch_size", c.train.eval_batch_size},
                             {"init_from", c.train.init_from}}},
       {"optimizer", toml::table{{"algorithm", c.optimizer.algorithm},
@@ -708,7 +772,7 @@ std::string to_toml(const Config& c) {
   };
   std::ostringstream os;
   os << root << "\n";
-  return os.str();
+  return shortest_floats(os.str());
 }
 
 }  // namespace gossamer::config

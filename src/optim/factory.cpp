@@ -28,60 +28,60 @@ struct BuildArgs {
 
 struct Entry {
   const char* name;
-  bool needs_topology;
+  AlgorithmNeeds needs;
   std::function<std::unique_ptr<DistributedOptimizer>(BuildArgs&)> build;
 };
 
 // The one list of algorithms: adding one is its header and source plus one line here.
 const std::vector<Entry>& registry() {
   static const std::vector<Entry> entries{
-      {"parallel-sgd", false,
+      {"parallel-sgd", AlgorithmNeeds{},
        [](BuildArgs& a) { return std::make_unique<ParallelSgd>(std::move(a.params), a.comm, std::move(a.local)); }},
-      {"dsgd", true,
+      {"dsgd", AlgorithmNeeds{/*topology=*/true},
        [](BuildArgs& a) {
          return std::make_unique<DSgd>(std::move(a.params), a.comm, std::move(a.local), *a.topology,
                                        GossipOrder::AdaptThenCombine);
        }},
-      {"dsgd-cta", true,
+      {"dsgd-cta", AlgorithmNeeds{/*topology=*/true},
        [](BuildArgs& a) {
          return std::make_unique<DSgd>(std::move(a.params), a.comm, std::move(a.local), *a.topology,
                                        GossipOrder::CombineThenAdapt);
        }},
-      {"gossip-pga", true,
+      {"gossip-pga", AlgorithmNeeds{/*topology=*/true},
        [](BuildArgs& a) {
          return std::make_unique<GossipPga>(std::move(a.params), a.comm, std::move(a.local), *a.topology,
                                             a.options.gossip_pga);
        }},
-      {"local-sgd", false,
+      {"local-sgd", AlgorithmNeeds{},
        [](BuildArgs& a) {
          return std::make_unique<LocalSgd>(std::move(a.params), a.comm, std::move(a.local), a.options.local_sgd);
        }},
-      {"d2", true,
+      {"d2", AlgorithmNeeds{true, true, false, /*doubly_stochastic=*/true, /*exact_mixing=*/true},
        [](BuildArgs& a) {
          return std::make_unique<ExactDiffusion>(std::move(a.params), a.comm, std::move(a.local), *a.topology);
        }},
-      {"gradient-tracking", true,
+      {"gradient-tracking", AlgorithmNeeds{true, true, false, /*doubly_stochastic=*/true, /*exact_mixing=*/true},
        [](BuildArgs& a) {
          return std::make_unique<GradientTracking>(std::move(a.params), a.comm, std::move(a.local), *a.topology);
        }},
-      {"decentlam", true,
+      {"decentlam", AlgorithmNeeds{true, true, /*momentum_allowed=*/true, false, /*exact_mixing=*/true, false, /*symmetric_with_momentum=*/true},
        [](BuildArgs& a) {
          return std::make_unique<DecentLam>(std::move(a.params), a.comm, std::move(a.local), *a.topology);
        }},
-      {"wagma", false,
+      {"wagma", AlgorithmNeeds{},
        [](BuildArgs& a) {
          return std::make_unique<Wagma>(std::move(a.params), a.comm, std::move(a.local), a.options.wagma);
        }},
-      {"diloco", false,
+      {"diloco", AlgorithmNeeds{},
        [](BuildArgs& a) {
          return std::make_unique<Diloco>(std::move(a.params), a.comm, std::move(a.local), a.options.diloco);
        }},
-      {"dadam", true,
+      {"dadam", AlgorithmNeeds{true, true, false, /*doubly_stochastic=*/true, /*exact_mixing=*/true},
        [](BuildArgs& a) {
          return std::make_unique<DAdam>(std::move(a.params), a.comm, std::move(a.local), *a.topology,
                                         a.options.dadam);
        }},
-      {"choco", true,
+      {"choco", AlgorithmNeeds{true, false, true, false, false, /*static_topology=*/true},
        [](BuildArgs& a) {
          return std::make_unique<Choco>(std::move(a.params), a.comm, std::move(a.local), *a.topology,
                                         a.options.choco);
@@ -107,7 +107,13 @@ std::vector<std::string> algorithm_names() {
   return names;
 }
 
-bool algorithm_needs_topology(const std::string& algorithm) { return find(algorithm).needs_topology; }
+bool algorithm_needs_topology(const std::string& algorithm) { return find(algorithm).needs.topology; }
+
+AlgorithmNeeds algorithm_needs(const std::string& algorithm, const AlgorithmOptions& options) {
+  AlgorithmNeeds needs = find(algorithm).needs;
+  if (algorithm == "dadam" && !options.dadam.tracking) needs.doubly_stochastic = needs.exact_mixing = false;
+  return needs;
+}
 
 std::unique_ptr<DistributedOptimizer> make_distributed_optimizer(const std::string& algorithm,
                                                                  const AlgorithmOptions& options,
@@ -116,7 +122,7 @@ std::unique_ptr<DistributedOptimizer> make_distributed_optimizer(const std::stri
                                                                  const topology::Topology* topology,
                                                                  std::unique_ptr<torch::optim::Optimizer> local) {
   const Entry& e = find(algorithm);
-  if (e.needs_topology && topology == nullptr) {
+  if (e.needs.topology && topology == nullptr) {
     throw std::invalid_argument("distributed optimizer '" + algorithm +
                                 "' gossips with graph neighbours and needs a topology (none was given)");
   }

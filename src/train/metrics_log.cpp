@@ -19,6 +19,7 @@ MetricsLog::MetricsLog(std::string path, int64_t keep_up_to_step) : path_(std::m
       if (line.empty()) continue;
       auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
       if (j.is_discarded() || !j.contains("step")) continue;  // a torn last line from a crash
+      if (j.value("at_stop", 0.0) != 0.0) continue;
       if (j["step"].get<int64_t>() <= keep_up_to_step) kept << line << "\n";
     }
     util::write_text_atomically(path_, kept.str());
@@ -32,6 +33,15 @@ void MetricsLog::write(const std::string& event, int64_t step, const std::map<st
   j["event"] = event;
   j["step"] = step;
   for (const auto& [k, v] : fields) j[k] = v;
+  out_ << j.dump() << "\n";
+  out_.flush();
+}
+
+void MetricsLog::write_run(const std::map<std::string, std::string>& about) {
+  nlohmann::ordered_json j;
+  j["event"] = "run";
+  j["step"] = 0;
+  for (const auto& [k, v] : about) j[k] = v;
   out_ << j.dump() << "\n";
   out_.flush();
 }

@@ -50,11 +50,8 @@ compress::CompressorOptions compressor_options(const config::CompressConfig& c, 
 
 }  // namespace
 
-std::unique_ptr<optim::DistributedOptimizer> make_distributed_optimizer(const config::OptimizerConfig& c,
-                                                                        const config::CompressConfig& compress,
-                                                                        uint64_t seed, at::Tensor flat,
-                                                                        comm::Communicator& comm,
-                                                                        const topology::Topology* topology) {
+optim::AlgorithmOptions algorithm_options(const config::OptimizerConfig& c, const config::CompressConfig& compress,
+                                          uint64_t seed) {
   optim::AlgorithmOptions o;
   o.gossip_pga.period = c.period;
   o.local_sgd.period = c.period;
@@ -71,7 +68,16 @@ std::unique_ptr<optim::DistributedOptimizer> make_distributed_optimizer(const co
   o.dadam.accumulation = c.accumulation;
   o.choco.consensus_step = c.consensus_step;
   if (c.algorithm == "choco") o.choco.compressor = compressor_options(compress, seed);
-  return optim::make_distributed_optimizer(c.algorithm, o, {flat}, comm, topology, make_local_optimizer(c, flat));
+  return o;
+}
+
+std::unique_ptr<optim::DistributedOptimizer> make_distributed_optimizer(const config::OptimizerConfig& c,
+                                                                        const config::CompressConfig& compress,
+                                                                        uint64_t seed, at::Tensor flat,
+                                                                        comm::Communicator& comm,
+                                                                        const topology::Topology* topology) {
+  return optim::make_distributed_optimizer(c.algorithm, algorithm_options(c, compress, seed), {flat}, comm, topology,
+                                           make_local_optimizer(c, flat));
 }
 
 void install_compression(const config::CompressConfig& c, uint64_t seed, const FlatParameters& flat,

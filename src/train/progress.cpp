@@ -32,11 +32,17 @@ Progress::Progress(ProgressMode mode) : mode_(mode) {
 }
 
 std::string Progress::format(const ProgressState& s) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "epoch %lld/%lld  step %lld/%lld  loss %.4f  acc %.2f%%  %.0f samples/s  ETA %s",
-                static_cast<long long>(s.epoch), static_cast<long long>(s.epochs), static_cast<long long>(s.step),
-                static_cast<long long>(s.total_steps), s.loss, 100.0 * s.accuracy, s.samples_per_s,
-                format_duration(s.eta_s).c_str());
+  char buf[320];
+  const std::string target = std::to_string(s.total_steps) + (s.stop_reason.empty() ? "" : " (" + s.stop_reason + ")");
+  if (std::isnan(s.loss)) {
+    std::snprintf(buf, sizeof buf, "epoch %lld/%lld  step %lld/%s  ETA %s", static_cast<long long>(s.epoch),
+                  static_cast<long long>(s.epochs), static_cast<long long>(s.step), target.c_str(),
+                  format_duration(s.eta_s).c_str());
+  } else {
+    std::snprintf(buf, sizeof buf, "epoch %lld/%lld  step %lld/%s  loss %.4f  acc %.2f%%  %.0f samples/s  ETA %s",
+                  static_cast<long long>(s.epoch), static_cast<long long>(s.epochs), static_cast<long long>(s.step),
+                  target.c_str(), s.loss, 100.0 * s.accuracy, s.samples_per_s, format_duration(s.eta_s).c_str());
+  }
   return buf;
 }
 

@@ -13,8 +13,7 @@
 #include "gossamer/topology/spec.h"
 #include "gossamer/topology/topology.h"
 #include "gossamer/topology/weights.h"
-#include "gossamer/train/optimizer_setup.h"
-#include "gossamer/train/robust_setup.h"
+#include "gossamer/train/preflight.h"
 #include "gossamer/util/log.h"
 
 namespace gossamer::train {
@@ -32,16 +31,6 @@ std::vector<data::Dataset> shards(const data::Dataset& train, const config::Conf
   std::vector<data::Dataset> out;
   for (const auto& idx : data::partition(train.targets, train.num_classes, n, ps)) out.push_back(train.subset(idx));
   return out;
-}
-
-topology::Topology build_topology(const config::Config& cfg) {
-  topology::TopologySpec spec;
-  spec.name = cfg.cluster.topology;
-  spec.workers = static_cast<int>(cfg.cluster.workers);
-  spec.weights = topology::parse_weights(cfg.cluster.weights);
-  spec.seed = static_cast<uint64_t>(cfg.train.seed);
-  if (spec.name == "erdos-renyi") spec.p = 0.5;
-  return topology::make_topology(spec);
 }
 
 comm::NetworkModel network(const config::Config& cfg) {
@@ -62,11 +51,9 @@ data::Dataset first_samples(const data::Dataset& d, int64_t n) {
 }
 
 RunSummary run_training(const config::Config& cfg, bool resume, const std::atomic<bool>* stop) {
-  check_optimizer_config(cfg);  // before loading any data
+  // Every problem the configuration has, at once, before any data loads.
+  for (const auto& note : preflight(cfg, resume).notes) util::log_info("note: " + note);
   const int workers = static_cast<int>(cfg.cluster.workers);
-  const std::string& a = cfg.optimizer.algorithm;
-  const bool averaging = a == "parallel-sgd" || a == "local-sgd" || a == "wagma" || a == "diloco";
-  if (workers > 1 && !averaging && robust_enabled(cfg)) check_robust_topology(cfg, build_topology(cfg));  // also before the data
   const bool gloo = cfg.cluster.backend == "gloo";
   // In-process workers share the cores: by default one intra-op thread each.
   const int threads =

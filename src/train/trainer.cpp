@@ -272,6 +272,21 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
   if (s.logger()) {
     util::write_text_atomically(s.out_dir + "/config.toml", config::to_toml(cfg));
     metrics = std::make_unique<MetricsLog>(metrics_path, resume ? step : -1);
+    // What produced this file, so that two runs' metrics can be told apart without their configs.
+    if (!resume) {
+      metrics->write_run({{"model", cfg.model.name},
+                          {"optimizer", cfg.optimizer.name},
+                          {"algorithm", s.world > 1 ? cfg.optimizer.algorithm : "none (one worker)"},
+                          {"workers", std::to_string(s.world)},
+                          {"topology", s.world > 1 && s.ctx.topology ? cfg.cluster.topology : "none"},
+                          {"sparse", cfg.sparse.method == "none" ? "none"
+                                                                 : cfg.sparse.method + " " + std::to_string(cfg.sparse.sparsity)},
+                          {"compress", cfg.compress.method},
+                          {"robust", cfg.robust.aggregator},
+                          {"attack", cfg.attack.kind},
+                          {"seed", std::to_string(cfg.train.seed)},
+                          {"partition", cfg.data.partition}});
+    }
   }
   Progress progress(s.logger() ? parse_progress_mode(cfg.output.progress) : ProgressMode::Off);
 
@@ -301,6 +316,11 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     save_checkpoint(ckpt_path, *s.model, &s.optimizer(), ex);
   };
 
+  // "epoch 3" at an epoch's end, "step 250 (epoch 3)" for train.eval_every's evaluations.
+  auto eval_label = [&](int64_t epoch, bool epoch_end) {
+    return epoch_end ? "epoch " + std::to_string(epoch)
+                     : "step " + std::to_string(step) + " (epoch " + std::to_string(epoch) + ")";
+  };
   // Test accuracy of the mean model (what a user would deploy) and of the worst worker.
   struct Eval {
     EvalResult mean;
@@ -335,7 +355,20 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
 
   BatchStream stream(s.train, cfg.train.batch_size, static_cast<uint64_t>(cfg.train.seed) + 7919u * s.rank,
                      data::parse_sample_order(cfg.data.order));
-  const int64_t end_step = cfg.train.max_steps > 0 ? std::min(s.total_steps, cfg.train.max_steps) : s.total_steps;
+  // train.max_steps stops a run early; a resumed run that has already reached it continues to the end.
+  const bool limit_reached = cfg.train.max_steps > 0 && step >= cfg.train.max_steps && step < s.total_steps;
+  const bool limited = cfg.train.max_steps > 0 && cfg.train.max_steps < s.total_steps && !limit_reached;
+  const int64_t end_step = limited ? cfg.train.max_steps : s.total_steps;
+  if (resume && s.logger()) {
+    util::log_info("resuming " + s.out_dir + " from step " + std::to_string(step) + " of " +
+                   std::to_string(s.total_steps) + " (epoch " + std::to_string(step / s.steps_per_epoch + 1) + " of " +
+                   std::to_string(cfg.train.epochs) + ")" +
+                   (limit_reached ? "; train.max_steps = " + std::to_string(cfg.train.max_steps) +
+                                        " was reached, so training continues to the end (--set train.max_steps=N "
+                                        "stops at step N)"
+                    : limited ? "; stopping at train.max_steps = " + std::to_string(end_step)
+                              : ""));
+  }
   const int64_t ckpt_every = cfg.output.checkpoint_every > 0 ? cfg.output.checkpoint_every : s.steps_per_epoch;
   const auto t0 = std::chrono::steady_clock::now();
   auto window_t0 = t0;
@@ -349,12 +382,17 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
   summary.total_steps = s.total_steps;
   Eval last_eval;
   bool evaluated_at_end = false, stop_agreed = false;
+  double step_s = 0;  // time in training steps only (not evaluation, checkpoints, logging)
+  // What the progress line shows: the last logged window's numbers (the workers' mean, as in
+  // metrics.jsonl), refreshed every train.log_every steps.
+  double shown_loss = NAN, shown_accuracy = NAN, shown_rate = NAN;
 
   while (step < end_step && !stop_agreed) {
     if (s.world == 1 && stop && stop->load()) break;
     // Parallel GaP re-warms the lr after each combination (Pruner::lr_factor).
     const double lr = s.schedule->at(step) * (s.pruner ? s.pruner->lr_factor(step) : 1.0);
 
+    const auto step_t0 = std::chrono::steady_clock::now();
     Batch b = stream.batch(step);
     s.flat->zero_grad();
     // The step's traffic: the algorithm's messages plus any mask agreement of the pruner.
@@ -403,13 +441,12 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     window.samples += b.targets.size(0);
     window.steps += 1;
     ++step;
+    step_s += elapsed(step_t0);
 
     const int64_t epoch = (step - 1) / s.steps_per_epoch + 1;
     // Not at a max_steps stop: a resumed run must log the same windows as an uninterrupted one.
     const bool log_step = step % cfg.train.log_every == 0 || step == s.total_steps;
     const double done_s = elapsed(t0);
-    const double rate =
-        static_cast<double>(step - start_step) * static_cast<double>(cfg.train.batch_size * s.world) / done_s;
     if (log_step) {
       // One small reduction makes the logged numbers global and lets workers agree on stopping.
       const bool want_stop = stop && stop->load();
@@ -442,24 +479,30 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
                         static_cast<double>(std::max<int64_t>(1, s.pruner->pruned_layer_numel()));
       }
       if (metrics) metrics->write("train", step, fields);
+      shown_loss = fields["loss"];
+      shown_accuracy = fields["accuracy"];
+      shown_rate = fields["samples_per_s"];
     }
     ProgressState ps;
     ps.epoch = epoch;
     ps.epochs = cfg.train.epochs;
     ps.step = step;
-    ps.total_steps = s.total_steps;
-    ps.loss = window.loss_sum / static_cast<double>(std::max<int64_t>(1, window.steps));
-    ps.accuracy = static_cast<double>(window.correct) / static_cast<double>(std::max<int64_t>(1, window.samples));
-    ps.samples_per_s = rate;
-    ps.eta_s = static_cast<double>(end_step - step) * static_cast<double>(cfg.train.batch_size * s.world) /
-               std::max(rate, 1e-9);
+    ps.total_steps = end_step;
+    ps.stop_reason = limited ? "train.max_steps" : "";
+    ps.loss = shown_loss;
+    ps.accuracy = shown_accuracy;
+    ps.samples_per_s = shown_rate;
+    // Remaining steps at this invocation's pace so far (evaluations and checkpoints included).
+    ps.eta_s = static_cast<double>(end_step - step) * done_s / static_cast<double>(std::max<int64_t>(1, step - start_step));
     progress.update(ps, log_step);
     if (log_step) {
       window = Window{};
       window_t0 = std::chrono::steady_clock::now();
     }
 
-    if (step % s.steps_per_epoch == 0 || step == s.total_steps) {
+    const bool epoch_end = step % s.steps_per_epoch == 0 || step == s.total_steps;
+    const bool eval_step = cfg.train.eval_every > 0 && step % cfg.train.eval_every == 0;
+    if (epoch_end || eval_step) {
       last_eval = evaluate_all();
       evaluated_at_end = true;
       std::map<std::string, double> fields{{"epoch", static_cast<double>(epoch)},
@@ -470,11 +513,11 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
       if (s.world > 1) {
         fields["worst_worker_accuracy"] = last_eval.worst_accuracy;
         fields["consensus_distance"] = last_eval.consensus;
-        std::snprintf(buf, sizeof buf, "epoch %lld: test accuracy %.2f%% (mean model), worst worker %.2f%%, consensus distance %.3g",
-                      static_cast<long long>(epoch), 100.0 * last_eval.mean.accuracy, 100.0 * last_eval.worst_accuracy,
-                      last_eval.consensus);
+        std::snprintf(buf, sizeof buf, "%s: test accuracy %.2f%% (mean model), worst worker %.2f%%, consensus distance %.3g",
+                      eval_label(epoch, epoch_end).c_str(), 100.0 * last_eval.mean.accuracy,
+                      100.0 * last_eval.worst_accuracy, last_eval.consensus);
       } else {
-        std::snprintf(buf, sizeof buf, "epoch %lld: test accuracy %.2f%%, test loss %.4f", static_cast<long long>(epoch),
+        std::snprintf(buf, sizeof buf, "%s: test accuracy %.2f%%, test loss %.4f", eval_label(epoch, epoch_end).c_str(),
                       100.0 * last_eval.mean.accuracy, last_eval.mean.loss);
       }
       if (s.pruner) {
@@ -508,9 +551,29 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
   }
   if (step < s.total_steps) {
     summary.stopped_early = true;
+    summary.interrupted = step < end_step;
+    summary.max_steps = summary.interrupted ? 0 : end_step;
     save(prior_wall_s + elapsed(t0));
   }
-  if (!evaluated_at_end) last_eval = evaluate_all();
+  if (!evaluated_at_end) {
+    last_eval = evaluate_all();
+    if (metrics && step > start_step) {
+      // The accuracy the summary prints, also in the metrics. "at_stop": made because the run
+      // stopped here; a resumed run drops it (MetricsLog), keeping its file equal to an
+      // uninterrupted run's.
+      std::map<std::string, double> fields{{"epoch", static_cast<double>((step - 1) / s.steps_per_epoch + 1)},
+                                           {"test_loss", last_eval.mean.loss},
+                                           {"test_accuracy", last_eval.mean.accuracy},
+                                           {"wall_s", prior_wall_s + elapsed(t0)},
+                                           {"at_stop", step < s.total_steps ? 1.0 : 0.0}};
+      if (s.world > 1) {
+        fields["worst_worker_accuracy"] = last_eval.worst_accuracy;
+        fields["consensus_distance"] = last_eval.consensus;
+      }
+      if (s.pruner) fields["sparsity"] = s.pruner->report().sparsity();
+      metrics->write("eval", step, fields);
+    }
+  }
   if (s.pruner) {
     const sparse::SparsityReport rep = s.pruner->report();
     summary.sparse = true;
@@ -560,6 +623,8 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
   summary.bytes_sent_per_step = step > 0 ? summary.bytes_sent_per_worker / static_cast<double>(step) : 0.0;
   summary.modelled_comm_s = totals[1] / s.world;
   summary.wall_s = elapsed(t0);
+  summary.step_s = step_s;
+  summary.start_step = start_step;
   summary.samples_per_s = static_cast<double>(step - start_step) * static_cast<double>(cfg.train.batch_size * s.world) /
                           std::max(summary.wall_s, 1e-9);
   summary.metrics_path = metrics_path;

@@ -59,9 +59,17 @@ int run_train(const TrainArgs& a) {
   std::signal(SIGTERM, SIG_DFL);
 
   std::printf("\n== summary ==\n");
-  std::printf("steps            %lld / %lld%s\n", static_cast<long long>(s.steps), static_cast<long long>(s.total_steps),
-              s.stopped_early ? " (stopped early; continue with --resume " : "");
-  if (s.stopped_early) std::printf("%s)\n", cfg.output.dir.c_str());
+  std::printf("steps            %lld / %lld", static_cast<long long>(s.steps), static_cast<long long>(s.total_steps));
+  if (s.start_step > 0) std::printf(" (resumed at step %lld)", static_cast<long long>(s.start_step));
+  if (s.interrupted) {
+    std::printf("\nstopped          interrupted at step %lld; continue with: gossamer train --resume %s\n",
+                static_cast<long long>(s.steps), cfg.output.dir.c_str());
+  } else if (s.stopped_early) {
+    std::printf("\nstopped          at train.max_steps = %lld; continue to the end with: gossamer train --resume %s\n",
+                static_cast<long long>(s.max_steps), cfg.output.dir.c_str());
+  } else {
+    std::printf("\n");
+  }
   if (s.workers > 1) {
     std::printf("test accuracy    %.2f%% mean model (loss %.4f), worst worker %.2f%%\n", 100.0 * s.test_accuracy,
                 s.test_loss, 100.0 * s.worst_worker_accuracy);
@@ -107,7 +115,13 @@ int run_train(const TrainArgs& a) {
                   static_cast<double>(s.dense_model_bytes) / 1e3);
     }
   }
-  std::printf("wall time        %s  (%.0f samples/s)\n", train::format_duration(s.wall_s).c_str(), s.samples_per_s);
+  std::printf("wall time        %s  (%.0f samples/s over the whole run; %.0f samples/s in training steps, which took "
+              "%s: evaluation, checkpoints and logging excluded)\n",
+              train::format_duration(s.wall_s).c_str(), s.samples_per_s,
+              s.step_s > 0 ? static_cast<double>(s.steps - s.start_step) *
+                                 static_cast<double>(cfg.train.batch_size * s.workers) / s.step_s
+                           : 0.0,
+              train::format_duration(s.step_s).c_str());
   std::printf("metrics          %s\n", s.metrics_path.c_str());
   std::printf("checkpoint       %s\n", s.checkpoint_path.c_str());
   std::fflush(stdout);

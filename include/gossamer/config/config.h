@@ -39,7 +39,10 @@ struct TrainConfig {
   int64_t threads = 0;      // LibTorch intra-op threads per process; 0 = all cores
   int64_t blas_threads = 1;  // OpenBLAS's own pool; 0 = its default (all cores). See util/blas.h
   int64_t log_every = 50;   // steps between metrics lines
-  int64_t max_steps = 0;    // stop (with a checkpoint) after this many steps; 0 = run all epochs
+  // Stop (with a checkpoint and an evaluation) after this many steps; 0 = run all epochs. A resumed
+  // run whose checkpoint has already reached it continues to the end (or to a larger max_steps).
+  int64_t max_steps = 0;
+  int64_t eval_every = 0;   // also evaluate every this many steps; 0 = at the end of each epoch only
   int64_t eval_batch_size = 1000;
   // Start from the model weights of this checkpoint (e.g. a trained dense model to prune one-shot
   // and fine-tune); optimizer state is not taken. Empty = random initialisation.
@@ -190,7 +193,14 @@ struct Config {
   CompressConfig compress;
   RobustConfig robust;
   AttackConfig attack;
+  // "section.key" of every key the text or an override named (not the defaults): lets a caller
+  // note a key that the rest of the configuration makes irrelevant (train/preflight.h).
+  std::vector<std::string> given_keys;
 };
+
+// Throws one ConfigError for all of `problems` ("config: <problem>", or a list under "config: N
+// problems; fix all of them:"); returns when there are none. A user fixes everything in one edit.
+void throw_if_problems(const std::vector<std::string>& problems);
 
 // Parses TOML text (`origin` names it in messages, e.g. the file path) and applies overrides of
 // the form "section.key=value" (value in TOML syntax; a bare word is taken as a string).

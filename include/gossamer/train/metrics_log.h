@@ -11,11 +11,14 @@ namespace gossamer::train {
 class MetricsLog {
  public:
   // Opens `path` for appending. If `keep_up_to_step` >= 0 (a resume), lines with a larger "step"
-  // are dropped first, so the file continues exactly where the checkpoint was taken.
+  // are dropped first, and so are evaluations made only because a run stopped there ("at_stop"),
+  // so the file continues exactly as an uninterrupted run's would.
   MetricsLog(std::string path, int64_t keep_up_to_step = -1);
 
   // Writes {"event": event, "step": step, <fields...>} as one line and flushes.
   void write(const std::string& event, int64_t step, const std::map<std::string, double>& fields);
+  // Writes {"event": "run", "step": 0, <about...>}: what produced the file (algorithm, topology, ...).
+  void write_run(const std::map<std::string, std::string>& about);
   const std::string& path() const { return path_; }
 
  private:

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "gossamer/config/config.h"
+#include "gossamer/optim/factory.h"
 
 namespace torch::optim {
 class Optimizer;
@@ -32,6 +33,10 @@ void check_optimizer_config(const config::Config& cfg);
 
 // sgd or adamw over the one flat parameter tensor.
 std::unique_ptr<torch::optim::Optimizer> make_local_optimizer(const config::OptimizerConfig& c, at::Tensor flat);
+
+// [optimizer] (and, for choco, [compress]) as the algorithms' options.
+optim::AlgorithmOptions algorithm_options(const config::OptimizerConfig& c, const config::CompressConfig& compress,
+                                          uint64_t seed);
 
 // The configured algorithm over `flat`, with `comm` and `topology` (null for the algorithms that
 // need none); choco takes its compressor from `compress` (random draws seeded by `seed`). Throws

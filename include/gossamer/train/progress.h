@@ -13,10 +13,14 @@ ProgressMode parse_progress_mode(const std::string& name);  // auto | bar | line
 
 struct ProgressState {
   int64_t epoch = 0, epochs = 0;     // 1-based epoch for display
-  int64_t step = 0, total_steps = 0;
+  int64_t step = 0, total_steps = 0;  // total_steps: where this invocation stops
+  std::string stop_reason;           // why total_steps is not the planned end (e.g. "train.max_steps"); empty if it is
+  // The last logged window (train.log_every steps): the workers' mean loss and accuracy and the
+  // samples/s of all workers together, the same numbers as metrics.jsonl's last "train" line. NaN
+  // before the first log step.
   double loss = 0, accuracy = 0;     // accuracy in [0, 1]
   double samples_per_s = 0;
-  double eta_s = 0;
+  double eta_s = 0;                  // to total_steps
 };
 
 class Progress {

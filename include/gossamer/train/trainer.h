@@ -34,9 +34,13 @@ struct RunSummary {
   int64_t total_steps = 0;     // planned
   double test_accuracy = 0;    // in [0, 1], at the end
   double test_loss = 0;
-  double wall_s = 0;           // this invocation's training time (evaluation included)
-  double samples_per_s = 0;    // training samples per second, this invocation
+  int64_t start_step = 0;      // where this invocation began (> 0 when resumed)
+  double wall_s = 0;           // this invocation's time in run(): steps, evaluations, checkpoints, export
+  double samples_per_s = 0;    // training samples per second of wall_s, this invocation
+  double step_s = 0;           // the part of wall_s spent in training steps (forward, backward, optimizer)
   bool stopped_early = false;  // interrupted or train.max_steps reached
+  bool interrupted = false;    // stopped by a signal (Ctrl-C), not by train.max_steps
+  int64_t max_steps = 0;       // the train.max_steps this invocation stopped at (0: none applied)
   std::string metrics_path, checkpoint_path;
   // Multi-worker runs (zeros otherwise): the training algorithm's own traffic per worker (metric
   // reductions excluded), and the models' agreement at the end.

@@ -1,0 +1,290 @@
+#include "gossamer/train/preflight.h"
+
+#include <ATen/ATen.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+
+#include "gossamer/comm/inprocess_communicator.h"
+#include "gossamer/data/dataset.h"
+#include "gossamer/optim/factory.h"
+#include "gossamer/topology/analysis.h"
+#include "gossamer/topology/spec.h"
+#include "gossamer/train/optimizer_setup.h"
+#include "gossamer/train/robust_setup.h"
+#include "gossamer/train/trainer.h"
+
+namespace gossamer::train {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+
+bool given(const config::Config& cfg, const std::string& key) {
+  return std::find(cfg.given_keys.begin(), cfg.given_keys.end(), key) != cfg.given_keys.end();
+}
+
+// Fashion-MNIST's training set; data.train_limit takes its first samples.
+constexpr int64_t kTrainSamples = 60000;
+
+// [optimizer] against what the algorithm's own update allows.
+void check_local_optimizer(const config::Config& cfg, const optim::AlgorithmNeeds& needs,
+                           std::vector<std::string>& problems) {
+  const auto& o = cfg.optimizer;
+  const std::string alg = "optimizer.algorithm = " + quoted(o.algorithm);
+  if (!needs.own_update) return;
+  if (o.name != "sgd") {
+    problems.push_back(alg + " defines its own update and takes only the learning rate" +
+                       (needs.momentum_allowed ? ", momentum" : "") + " and weight decay from the local optimizer" +
+                       (o.algorithm == "dadam" ? " (its Adam moments are optimizer.beta1, beta2 and eps)" : "") +
+                       "; optimizer.name = " + quoted(o.name) + " cannot be used: set optimizer.name = \"sgd\"");
+    return;
+  }
+  if (o.nesterov) {
+    problems.push_back(alg + " has no Nesterov form of its update; set optimizer.nesterov = false");
+  }
+  if (!needs.momentum_allowed && o.momentum != 0) {
+    problems.push_back(alg + " is defined for plain gradient steps; optimizer.momentum = " +
+                       std::to_string(o.momentum) + " cannot be used: set optimizer.momentum = 0 (and nesterov = "
+                       "false), or use an algorithm with momentum (dsgd, decentlam)");
+  }
+}
+
+// What exact mixing (every mix exactly W) rules out.
+void check_exact_mixing(const config::Config& cfg, const optim::AlgorithmNeeds& needs,
+                        std::vector<std::string>& problems) {
+  if (!needs.exact_mixing) return;
+  const std::string alg = "optimizer.algorithm = " + quoted(cfg.optimizer.algorithm);
+  if (robust_enabled(cfg)) {
+    problems.push_back(alg + " needs every mix to be exactly W, which robust aggregation and attacks ([robust], "
+                       "[attack]) do not give: remove them, or use dsgd or gossip-pga");
+  }
+  if (cfg.sparse.method == "gap" && cfg.sparse.gap_mode == "parallel") {
+    problems.push_back(alg + " needs every mix to be exactly W; sparse.gap_mode = \"parallel\" gives each worker its "
+                       "own mask, so a weight is averaged only over the workers that hold it: use sparse.gap_mode = "
+                       "\"cyclic\", or an algorithm without that need (dsgd, gossip-pga)");
+  }
+}
+
+void check_topology(const config::Config& cfg, const optim::AlgorithmNeeds& needs, const topology::Topology& t,
+                    std::vector<std::string>& problems, std::vector<std::string>& notes) {
+  const std::string alg = "optimizer.algorithm = " + quoted(cfg.optimizer.algorithm);
+  if (needs.static_topology && !t.is_static()) {
+    problems.push_back(alg + " needs one fixed mixing matrix; cluster.topology = " + quoted(cfg.cluster.topology) +
+                       " changes every step (period " + std::to_string(t.period()) +
+                       "): use a static topology (ring, torus, exponential, complete, ...)");
+  }
+  if (needs.symmetric_with_momentum && cfg.optimizer.momentum > 0 && !topology::is_symmetric(t)) {
+    problems.push_back(alg + " with optimizer.momentum = " + std::to_string(cfg.optimizer.momentum) +
+                       " needs a symmetric W; cluster.topology = " + quoted(cfg.cluster.topology) +
+                       " is directed: use ring, torus, hypercube or complete, or set optimizer.momentum = 0");
+  }
+  // A family that degenerated into another: say which graph was built.
+  if (t.is_static() && t.size() >= 3) {
+    const int n = t.size();
+    int min_deg = n, max_deg = 0;
+    for (int r = 0; r < n; ++r) {
+      const int d = static_cast<int>(t.out_neighbors(r, 0).size());
+      min_deg = std::min(min_deg, d);
+      max_deg = std::max(max_deg, d);
+    }
+    std::string built;
+    if (min_deg == n - 1 && cfg.cluster.topology != "complete") built = "the complete graph";
+    else if (min_deg == 2 && max_deg == 2 && cfg.cluster.topology != "ring" && topology::is_symmetric(t)) built = "a ring";
+    if (!built.empty()) {
+      notes.push_back("cluster.topology = " + quoted(cfg.cluster.topology) + " with " + std::to_string(n) +
+                      " workers builds " + built + " (every worker has " + std::to_string(min_deg) +
+                      " neighbours, spectral gap " + std::to_string(topology::spectral_gap(t)) +
+                      "); this run trains on that graph");
+    }
+  }
+}
+
+// Which keys the configuration makes irrelevant (given, but nothing reads them).
+void note_unused_keys(const config::Config& cfg, bool gossips, std::vector<std::string>& notes) {
+  const bool one = cfg.cluster.workers == 1;
+  for (const char* key : {"cluster.topology", "cluster.weights"}) {
+    if (given(cfg, key) && (one || !gossips)) {
+      notes.push_back(std::string(key) + " is not used: " +
+                      (one ? std::string("one worker talks to nobody")
+                           : "optimizer.algorithm = " + quoted(cfg.optimizer.algorithm) +
+                                 " averages over all workers (or groups) without a graph"));
+    }
+  }
+  if (one && given(cfg, "optimizer.algorithm") && cfg.optimizer.algorithm != "parallel-sgd") {
+    notes.push_back("optimizer.algorithm = " + quoted(cfg.optimizer.algorithm) +
+                    " is not used with cluster.workers = 1: one worker trains with the local optimizer (" +
+                    cfg.optimizer.name + ") alone");
+  }
+  if (one && cfg.compress.method != "none") {
+    notes.push_back("compress.method = " + quoted(cfg.compress.method) +
+                    " is not used with cluster.workers = 1: one worker sends no messages");
+  }
+}
+
+// The nearest existing folder at or above `p`.
+fs::path existing_ancestor(fs::path p) {
+  std::error_code ec;
+  p = fs::absolute(p, ec);
+  while (!p.empty() && !fs::exists(p, ec)) {
+    if (p == p.parent_path()) break;
+    p = p.parent_path();
+  }
+  return p;
+}
+
+void check_files(const config::Config& cfg, bool resume, std::vector<std::string>& problems) {
+  std::error_code ec;
+  const std::string& init = cfg.train.init_from;
+  if (!init.empty()) {
+    if (!fs::exists(init, ec)) {
+      problems.push_back("train.init_from = " + quoted(init) +
+                         " does not exist; give the checkpoint of a finished run (RUN/checkpoint.pt, or "
+                         "RUN/checkpoint-rank0.pt for a multi-worker run) or remove train.init_from");
+    } else if (!fs::is_regular_file(init, ec)) {
+      problems.push_back("train.init_from = " + quoted(init) + " is not a file; give a checkpoint .pt file");
+    }
+  }
+  const fs::path dir(cfg.output.dir);
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
+    problems.push_back("output.dir = " + quoted(cfg.output.dir) + " is a file, not a folder; choose another output.dir");
+  } else {
+    const fs::path at = existing_ancestor(dir);
+    if (!fs::is_directory(at, ec)) {
+      problems.push_back("output.dir = " + quoted(cfg.output.dir) + " cannot be written (" + at.string() +
+                         " is a file, not a folder); choose another output.dir (--set output.dir=DIR)");
+    } else if (::access(at.c_str(), W_OK | X_OK) != 0) {
+      problems.push_back("output.dir = " + quoted(cfg.output.dir) + " cannot be written (" + at.string() +
+                         " is not writable for this user); choose another output.dir (--set output.dir=DIR)");
+    }
+  }
+  if (!resume) return;
+  const int64_t n = cfg.cluster.workers;
+  auto rank_file = [&](int64_t r) { return dir / ("checkpoint-rank" + std::to_string(r) + ".pt"); };
+  const bool single = fs::exists(dir / "checkpoint.pt", ec);
+  int64_t ranks = 0;
+  while (ranks < 100000 && fs::exists(rank_file(ranks), ec)) ++ranks;
+  const std::string found = single ? "one worker's checkpoint (checkpoint.pt)"
+                            : ranks > 0 ? std::to_string(ranks) + " workers' checkpoints (checkpoint-rank0.pt .. rank" +
+                                              std::to_string(ranks - 1) + ".pt)"
+                                        : std::string("no checkpoint");
+  const bool match = n == 1 ? single : ranks == n;
+  if (match) return;
+  if (!single && ranks == 0) {
+    problems.push_back("--resume " + cfg.output.dir + ": the folder holds no checkpoint (checkpoint.pt or "
+                       "checkpoint-rank<R>.pt), so there is nothing to resume; start the run without --resume");
+    return;
+  }
+  const int64_t had = single ? 1 : ranks;
+  problems.push_back("--resume " + cfg.output.dir + ": the folder holds " + found + " but cluster.workers = " +
+                     std::to_string(n) + "; resume with the run's own worker count (--set cluster.workers=" +
+                     std::to_string(had) + ")");
+}
+
+// Constructs every worker's Trainer on stand-in shards of the real sizes (one sample's zeros,
+// repeated as a view: nothing is read or allocated per sample) and returns the first error.
+std::optional<std::string> dry_build(const config::Config& cfg, const topology::Topology* topo) {
+  const int n = static_cast<int>(cfg.cluster.workers);
+  const int64_t total = cfg.data.train_limit > 0 ? std::min(cfg.data.train_limit, kTrainSamples) : kTrainSamples;
+  const data::Dataset test{at::zeros({1, 1, 28, 28}), at::zeros({1}, at::kLong), 10};
+  auto shard = [&](int r) {
+    const int64_t size = std::max<int64_t>(1, total / n + (r < total % n ? 1 : 0));
+    return data::Dataset{at::zeros({1, 1, 28, 28}).expand({size, 1, 28, 28}), at::zeros({size}, at::kLong), 10};
+  };
+  std::mutex mu;
+  std::optional<std::string> first;
+  auto record = [&](const std::exception& e) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!first) first = e.what();
+  };
+  try {
+    if (n == 1) {
+      Trainer t(cfg, shard(0), test, cfg.output.dir);
+    } else {
+      comm::run_inprocess(
+          n,
+          [&](comm::Communicator& c) {
+            try {
+              WorkerContext ctx{&c, topo};
+              Trainer t(cfg, shard(c.rank()), test, cfg.output.dir, ctx);
+            } catch (const std::exception& e) {
+              record(e);
+              throw;  // the harness stops the other workers
+            }
+          },
+          std::chrono::milliseconds(20000));
+    }
+  } catch (const std::exception& e) {
+    record(e);
+  }
+  return first;
+}
+
+}  // namespace
+
+topology::Topology build_topology(const config::Config& cfg) {
+  topology::TopologySpec spec;
+  spec.name = cfg.cluster.topology;
+  spec.workers = static_cast<int>(cfg.cluster.workers);
+  spec.weights = topology::parse_weights(cfg.cluster.weights);
+  spec.seed = static_cast<uint64_t>(cfg.train.seed);
+  if (spec.name == "erdos-renyi") spec.p = 0.5;
+  return topology::make_topology(spec);
+}
+
+PreflightReport preflight(const config::Config& cfg, bool resume) {
+  PreflightReport report;
+  std::vector<std::string> problems;
+  check_optimizer_config(cfg);  // nothing else can be judged without a known algorithm
+  const bool many = cfg.cluster.workers > 1;
+  const bool gossips = optim::algorithm_needs_topology(cfg.optimizer.algorithm);
+  // One worker runs the local optimizer alone (Trainer): the algorithm's needs do not apply.
+  const optim::AlgorithmNeeds needs =
+      many ? optim::algorithm_needs(cfg.optimizer.algorithm, algorithm_options(cfg.optimizer, cfg.compress, 0))
+           : optim::AlgorithmNeeds{};
+  check_local_optimizer(cfg, needs, problems);
+  check_exact_mixing(cfg, needs, problems);
+
+  std::optional<topology::Topology> topo;
+  if (many && gossips) {
+    try {
+      topo = build_topology(cfg);
+    } catch (const std::invalid_argument& e) {
+      problems.push_back("cluster.topology = " + quoted(cfg.cluster.topology) + " with cluster.workers = " +
+                         std::to_string(cfg.cluster.workers) + " and cluster.weights = " + quoted(cfg.cluster.weights) +
+                         ": " + e.what() + " (see gossamer topology " + cfg.cluster.topology + " --workers " +
+                         std::to_string(cfg.cluster.workers) + ")");
+    }
+    if (topo) {
+      check_topology(cfg, needs, *topo, problems, report.notes);
+      if (robust_enabled(cfg)) {
+        try {
+          check_robust_topology(cfg, *topo);
+        } catch (const config::ConfigError& e) {
+          std::string what = e.what();
+          if (what.rfind("config: ", 0) == 0) what = what.substr(8);
+          problems.push_back(what);
+        }
+      }
+    }
+  }
+  check_files(cfg, resume, problems);
+  if (!resume) note_unused_keys(cfg, gossips, report.notes);
+  config::throw_if_problems(problems);
+
+  if (auto error = dry_build(cfg, topo ? &*topo : nullptr)) {
+    std::string what = *error;
+    if (what.rfind("config: ", 0) == 0) what = what.substr(8);
+    throw config::ConfigError("config: this configuration cannot run (optimizer.algorithm = " +
+                              quoted(cfg.optimizer.algorithm) + ", cluster.workers = " +
+                              std::to_string(cfg.cluster.workers) + "): " + what);
+  }
+  return report;
+}
+
+}  // namespace gossamer::train

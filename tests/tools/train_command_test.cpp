@@ -1,0 +1,240 @@
+// `gossamer train` end to end, as a user meets it: runs that stop and resume say what happened and
+// log what they evaluated; configuration mistakes are all reported at once, in config keys, with
+// exit status 2, before the data loads.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli_runner.h"
+
+namespace train_command_test {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using gossamer::testing::run_gossamer;
+using gossamer::testing::ToolResult;
+
+constexpr const char* kLoading = "loading Fashion-MNIST";
+
+// 256 training samples, batch 32: 8 steps an epoch, 2 epochs, one worker by default.
+std::string tiny_config(const std::string& dir) {
+  return "[data]\ntrain_limit = 256\ntest_limit = 200\n"
+         "[train]\nepochs = 2\nbatch_size = 32\nlog_every = 2\nthreads = 1\n"
+         "[optimizer]\nlr = 0.05\n"
+         "[output]\nprogress = \"lines\"\ndir = \"" + dir + "\"\n";
+}
+
+class TrainCommand : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!gossamer::testing::tool_built()) GTEST_SKIP() << gossamer::testing::tool_path() << " not built";
+    if (!gossamer::testing::have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";
+    root_ = std::filesystem::temp_directory_path() /
+            ("gossamer_train_cmd_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
+             "_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(root_);
+    std::filesystem::create_directories(root_);
+    run_dir_ = (root_ / "run").string();
+    config_ = (root_ / "run.toml").string();
+    gossamer::testing::write_text(config_, tiny_config(run_dir_));
+  }
+  void TearDown() override {
+    if (!root_.empty()) std::filesystem::remove_all(root_);
+  }
+  ToolResult train(const std::string& extra) { return run_gossamer("train " + config_ + " " + extra); }
+  std::vector<nlohmann::json> metrics() const {
+    std::vector<nlohmann::json> rows;
+    std::ifstream in(run_dir_ + "/metrics.jsonl");
+    std::string line;
+    while (std::getline(in, line)) rows.push_back(nlohmann::json::parse(line));
+    return rows;
+  }
+  std::vector<nlohmann::json> events(const std::string& kind) const {
+    std::vector<nlohmann::json> out;
+    for (const auto& r : metrics()) {
+      if (r["event"] == kind) out.push_back(r);
+    }
+    return out;
+  }
+
+  std::filesystem::path root_;
+  std::string run_dir_, config_;
+};
+
+TEST_F(TrainCommand, MaxStepsStopSaysSoLogsItsEvaluationAndResumeContinuesToTheEnd) {
+  ToolResult r = train("--set train.max_steps=3");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("steps            3 / 16"));
+  EXPECT_THAT(r.out, HasSubstr("stopped          at train.max_steps = 3; continue to the end with: gossamer train "
+                               "--resume " + run_dir_));
+  EXPECT_THAT(r.out, Not(HasSubstr("interrupted")));
+  // The evaluation the summary prints is in the metrics, marked as made at the stop.
+  auto evals = events("eval");
+  ASSERT_EQ(evals.size(), 1u) << gossamer::testing::read_text(run_dir_ + "/metrics.jsonl");
+  EXPECT_EQ(evals[0]["step"], 3);
+  EXPECT_EQ(evals[0]["at_stop"], 1.0);
+
+  r = run_gossamer("train --resume " + run_dir_);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("resuming " + run_dir_ + " from step 3 of 16 (epoch 1 of 2); train.max_steps = 3 "
+                               "was reached, so training continues to the end"));
+  EXPECT_THAT(r.out, HasSubstr("steps            16 / 16 (resumed at step 3)"));
+  EXPECT_THAT(r.out, Not(HasSubstr("stopped ")));
+  // The file now reads as an uninterrupted run's: the stop's evaluation is gone, the epochs' are there.
+  evals = events("eval");
+  ASSERT_EQ(evals.size(), 2u);
+  EXPECT_EQ(evals[0]["step"], 8);
+  EXPECT_EQ(evals[1]["step"], 16);
+  for (const auto& e : evals) EXPECT_FALSE(e.contains("at_stop") && e["at_stop"] != 0.0);
+}
+
+TEST_F(TrainCommand, ResumeBeforeTheLimitStopsAtItAgain) {
+  // A run with max_steps = 6 interrupted at 3 (here: stopped by a smaller limit) goes on to 6 only.
+  ASSERT_EQ(train("--set train.max_steps=3").status, 0);
+  const ToolResult r = run_gossamer("train --resume " + run_dir_ + " --set train.max_steps=6");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("from step 3 of 16 (epoch 1 of 2); stopping at train.max_steps = 6"));
+  EXPECT_THAT(r.out, HasSubstr("steps            6 / 16 (resumed at step 3)"));
+  EXPECT_THAT(r.out, HasSubstr("step 6/6 (train.max_steps)"));
+}
+
+TEST_F(TrainCommand, InterruptSaysInterruptedNotMaxSteps) {
+  // SIGINT: the run stops at the next step with a checkpoint and exit status 130.
+  // 1000 epochs of 8 steps would take minutes: the signal, after 1 s, is what ends it.
+  const ToolResult r = run_gossamer("train " + config_ + " --set train.epochs=1000 & pid=$!; sleep 1; "
+                                    "kill -INT $pid; wait $pid; echo exit=$?");
+  EXPECT_THAT(r.out, HasSubstr("exit=130")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("stopped          interrupted at step "));
+  EXPECT_THAT(r.out, HasSubstr("continue with: gossamer train --resume " + run_dir_));
+  EXPECT_THAT(r.out, Not(HasSubstr("train.max_steps")));
+}
+
+TEST_F(TrainCommand, MetricsSayWhatProducedThemAndEvalEveryAddsEvaluations) {
+  const ToolResult r = train("--set train.eval_every=3 --set train.seed=7");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto rows = metrics();
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows[0]["event"], "run");
+  EXPECT_EQ(rows[0]["seed"], "7");
+  EXPECT_EQ(rows[0]["model"], "lenet5");
+  EXPECT_EQ(rows[0]["sparse"], "none");
+  EXPECT_TRUE(rows[0].contains("algorithm"));
+  EXPECT_TRUE(rows[0].contains("topology"));
+  std::vector<int> steps;
+  for (const auto& e : events("eval")) steps.push_back(e["step"].get<int>());
+  EXPECT_EQ(steps, (std::vector<int>{3, 6, 8, 9, 12, 15, 16}));
+  EXPECT_THAT(r.out, HasSubstr("step 3 (epoch 1): test accuracy "));
+}
+
+TEST_F(TrainCommand, ProgressLineCountsTowardTheStopAndShowsTheLoggedMeans) {
+  const ToolResult r = train("--set train.max_steps=4 --set cluster.workers=2");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("step 4/4 (train.max_steps)"));
+  // The loss shown at step 4 is metrics.jsonl's (the workers' mean over the window), to 4 digits.
+  const auto train_rows = events("train");
+  ASSERT_EQ(train_rows.size(), 2u);
+  char loss[32];
+  std::snprintf(loss, sizeof loss, "loss %.4f", train_rows[1]["loss"].get<double>());
+  EXPECT_THAT(r.out, HasSubstr(std::string("step 4/4 (train.max_steps)  ") + loss));
+  EXPECT_THAT(r.out, HasSubstr("samples/s over the whole run"));
+  EXPECT_THAT(r.out, HasSubstr("samples/s in training steps"));
+}
+
+TEST_F(TrainCommand, SavedConfigWritesNumbersAsTheUserWouldType) {
+  ASSERT_EQ(train("--set train.max_steps=1 --set optimizer.lr=0.1").status, 0);
+  const std::string saved = gossamer::testing::read_text(run_dir_ + "/config.toml");
+  EXPECT_THAT(saved, HasSubstr("lr = 0.1\n"));
+  EXPECT_THAT(saved, HasSubstr("outer_lr = 0.7\n"));
+  EXPECT_THAT(saved, Not(HasSubstr("0000000000")));
+}
+
+// ---- mistakes caught before the data loads ---------------------------------------------------
+
+TEST_F(TrainCommand, EveryProblemOfACombinationAtOnceInConfigKeys) {
+  // An output.dir below a file cannot be created, whoever runs the test (root passes permission checks).
+  gossamer::testing::write_text((root_ / "a_file").string(), "x");
+  const std::string out_dir = (root_ / "a_file" / "run").string();
+  const ToolResult r = train(
+      "--set cluster.workers=4 --set optimizer.algorithm=d2 --set optimizer.momentum=0.9 "
+      "--set train.init_from=" + (root_ / "missing.pt").string() + " --set output.dir=" + out_dir);
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("config: 4 problems; fix all of them:"));
+  EXPECT_THAT(r.out, HasSubstr("set optimizer.nesterov = false"));
+  EXPECT_THAT(r.out, HasSubstr("set optimizer.momentum = 0"));
+  EXPECT_THAT(r.out, HasSubstr("train.init_from = \"" + (root_ / "missing.pt").string() + "\" does not exist"));
+  EXPECT_THAT(r.out, HasSubstr("output.dir = \"" + out_dir + "\" cannot be written"));
+  EXPECT_THAT(r.out, Not(HasSubstr(kLoading)));
+  EXPECT_THAT(r.out, Not(HasSubstr("rank ")));
+}
+
+TEST_F(TrainCommand, AlgorithmNeedsAreCheckedWithTheRestOfTheConfiguration) {
+  struct Case {
+    std::string set, expect;
+  };
+  const std::vector<Case> cases{
+      {"--set optimizer.algorithm=dadam --set optimizer.name=adamw",
+       "optimizer.algorithm = \"dadam\" defines its own update"},
+      {"--set optimizer.algorithm=gradient-tracking --set optimizer.momentum=0 --set optimizer.nesterov=false "
+       "--set sparse.method=gap --set sparse.gap_mode=parallel --set sparse.gap_partitions=2",
+       "sparse.gap_mode = \"parallel\" gives each worker its own mask"},
+      {"--set optimizer.algorithm=d2 --set optimizer.momentum=0 --set optimizer.nesterov=false "
+       "--set cluster.topology=star --set cluster.weights=uniform",
+       "cluster.topology = \"star\" with cluster.workers = 4 and cluster.weights = \"uniform\""},
+      {"--set optimizer.algorithm=dsgd --set cluster.topology=hypercube --set cluster.workers=6",
+       "hypercube needs a power-of-two number of workers"},
+      {"--set optimizer.algorithm=choco --set compress.method=sign --set cluster.topology=one-peer-exponential",
+       "optimizer.algorithm = \"choco\" needs one fixed mixing matrix"},
+      // Only a constructor knows this one: the dry build finds it before the data loads.
+      {"--set optimizer.algorithm=wagma --set cluster.workers=6 --set optimizer.group_size=4",
+       "this configuration cannot run (optimizer.algorithm = \"wagma\", cluster.workers = 6)"},
+  };
+  for (const auto& c : cases) {
+    const ToolResult r = train("--set cluster.workers=4 " + c.set);
+    EXPECT_EQ(r.status, 2) << c.set << "\n" << r.out;
+    EXPECT_THAT(r.out, HasSubstr(c.expect)) << c.set;
+    EXPECT_THAT(r.out, Not(HasSubstr(kLoading))) << c.set;
+  }
+}
+
+TEST_F(TrainCommand, SeveralBadValuesAreReportedTogether) {
+  const ToolResult r = train("--set train.epochs=0 --set optimizer.lr=-1 --set data.order=sorted");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("config: 3 problems"));
+  EXPECT_THAT(r.out, HasSubstr("train.epochs = 0"));
+  EXPECT_THAT(r.out, HasSubstr("optimizer.lr = -1"));
+  EXPECT_THAT(r.out, HasSubstr("data.order = \"sorted\""));
+}
+
+TEST_F(TrainCommand, NotesKeysThatDoNotApplyAndTopologiesThatDegenerate) {
+  ToolResult r = train("--set train.max_steps=1 --set cluster.workers=2 --set optimizer.algorithm=local-sgd "
+                       "--set cluster.topology=torus");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("note: cluster.topology is not used: optimizer.algorithm = \"local-sgd\" averages"));
+  r = train("--set train.max_steps=1 --set cluster.workers=7 --set optimizer.algorithm=dsgd "
+            "--set cluster.topology=torus");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("note: cluster.topology = \"torus\" with 7 workers builds a ring"));
+}
+
+TEST_F(TrainCommand, ResumeWithAnotherWorkerCountNamesBoth) {
+  ASSERT_EQ(train("--set train.max_steps=1 --set cluster.workers=2").status, 0);
+  ToolResult r = run_gossamer("train --resume " + run_dir_ + " --set cluster.workers=4");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("holds 2 workers' checkpoints (checkpoint-rank0.pt .. rank1.pt) but cluster.workers = "
+                               "4; resume with the run's own worker count (--set cluster.workers=2)"));
+  EXPECT_THAT(r.out, Not(HasSubstr(kLoading)));
+  std::filesystem::remove(run_dir_ + "/checkpoint-rank0.pt");
+  std::filesystem::remove(run_dir_ + "/checkpoint-rank1.pt");
+  r = run_gossamer("train --resume " + run_dir_);
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("holds no checkpoint"));
+}
+
+}  // namespace train_command_test
