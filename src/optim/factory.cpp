@@ -56,7 +56,8 @@ const std::vector<Entry>& registry() {
        [](BuildArgs& a) {
          return std::make_unique<LocalSgd>(std::move(a.params), a.comm, std::move(a.local), a.options.local_sgd);
        }},
-      {"d2", AlgorithmNeeds{true, true, false, /*doubly_stochastic=*/true, /*exact_mixing=*/true},
+      {"d2", AlgorithmNeeds{true, true, false, /*doubly_stochastic=*/true, /*exact_mixing=*/true, false, false,
+                            /*symmetric=*/true},
        [](BuildArgs& a) {
          return std::make_unique<ExactDiffusion>(std::move(a.params), a.comm, std::move(a.local), *a.topology);
        }},

@@ -79,6 +79,11 @@ void check_topology(const config::Config& cfg, const optim::AlgorithmNeeds& need
                        " changes every step (period " + std::to_string(t.period()) +
                        "): use a static topology (ring, torus, exponential, complete, ...)");
   }
+  if (needs.symmetric && !topology::is_symmetric(t)) {
+    problems.push_back(alg + " needs a symmetric W; cluster.topology = " + quoted(cfg.cluster.topology) +
+                       " is directed at some step: use ring, torus, hypercube, complete or random-gossip, or "
+                       "gradient-tracking, which accepts directed graphs");
+  }
   if (needs.symmetric_with_momentum && cfg.optimizer.momentum > 0 && !topology::is_symmetric(t)) {
     problems.push_back(alg + " with optimizer.momentum = " + std::to_string(cfg.optimizer.momentum) +
                        " needs a symmetric W; cluster.topology = " + quoted(cfg.cluster.topology) +

@@ -2,6 +2,10 @@
 // `gossamer comm-selftest`, a worker that checks the Gloo backend end to end over a TCPStore
 // (the multi-process test runs it under `gossamer launch`).
 #include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
 
 #include <ATen/ATen.h>
 
@@ -68,6 +72,25 @@ int comm_selftest(int timeout_ms, int fail_rank) {
 
 }  // namespace
 
+namespace {
+
+// Whether `name` is an executable in one of $PATH's folders (what execvp would find).
+bool on_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  if (path == nullptr) return false;
+  std::string dirs(path);
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    const size_t end = std::min(dirs.find(':', start), dirs.size());
+    const std::string dir = dirs.substr(start, end - start);
+    if (!dir.empty() && ::access((dir + "/" + name).c_str(), X_OK) == 0) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
 void add_launch_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<comm::LaunchOptions>();
   auto grace_ms = std::make_shared<int>(static_cast<int>(opts->grace.count()));
@@ -89,6 +112,13 @@ void add_launch_command(CLI::App& app, int& exit_code) {
   cmd->add_option("command", opts->command, "the worker's command line: CMD ARGS... (after --)")->required();
   cmd->positionals_at_end();
   cmd->callback([opts, grace_ms, no_prefix, &exit_code] {
+    // `gossamer launch -- gossamer train ...` runs this very binary when no `gossamer` is on PATH
+    // (the build leaves it in build/bin/): the README's commands work without a PATH change.
+    if (!opts->command.empty() && opts->command[0] == "gossamer" && !on_path("gossamer")) {
+      std::error_code ec;
+      const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+      if (!ec) opts->command[0] = self.string();
+    }
     opts->grace = std::chrono::milliseconds(*grace_ms);
     opts->prefix_output = !*no_prefix;
     exit_code = comm::launch(*opts).exit_code;

@@ -23,7 +23,7 @@ namespace gossamer::compress {
 struct CompressorOptions {
   std::string method = "fp16";  // fp16 | bf16 | sign | topk | randk | qsgd | terngrad | alq | amq
   double density = 0.01;        // topk, randk: fraction of the coordinates sent, in (0, 1]
-  int64_t levels = 15;          // qsgd: s, the number of positive levels (1..127); alq, amq: levels above 0 (1..127)
+  int64_t levels = 7;           // qsgd (7: 4 bits a coordinate): s, the number of positive levels (1..127); alq, amq: levels above 0 (1..127)
   int64_t bucket = 512;         // qsgd, alq, amq: coordinates per norm (>= 1)
   uint64_t seed = 1;            // shared and private random choices
   // Throws std::invalid_argument naming the field, the value and what is allowed.

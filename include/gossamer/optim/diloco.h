@@ -15,7 +15,7 @@
 namespace gossamer::optim {
 
 struct DilocoOptions {
-  int64_t period = 50;          // H: inner steps per outer step, >= 1 (the paper uses 500)
+  int64_t period = 16;          // H: inner steps per outer step, >= 1 (the paper uses 500; 16 as optimizer.period)
   double outer_lr = 0.7;        // > 0
   double outer_momentum = 0.9;  // in [0, 1)
   bool nesterov = true;

@@ -47,6 +47,7 @@ struct AlgorithmNeeds {
   bool exact_mixing = false;       // every mix must be exactly W: no lossy/robust mixing, shared masks
   bool static_topology = false;    // one fixed W at every step
   bool symmetric_with_momentum = false;  // with momentum, W must be symmetric
+  bool symmetric = false;          // W must be symmetric at every step
 };
 
 // The needs of `algorithm` with these options (dadam needs exactness only with tracking). Throws

@@ -32,7 +32,7 @@ namespace gossamer::optim {
 struct PowerSgdOptions {
   int64_t rank = 1;           // r
   int64_t start_step = 0;     // plain allreduces before compression starts
-  bool error_feedback = true;
+  bool error_feedback = false;  // as compress.error_feedback; PyTorch's hook uses true (set it)
   uint64_t seed = 1;          // Q's initial draw (shared by every worker)
   double eps = 1e-8;          // orthogonalisation's guard
 };

@@ -25,9 +25,9 @@ namespace gossamer::sparse {
 struct WoodFisherOptions {
   // c: consecutive weights per diagonal block; the last block may be shorter. A value larger
   // than dim is clamped to dim (one block, no wasted memory).
-  int64_t block_size = 128;
+  int64_t block_size = 64;
   // λ > 0: the damping added to the Fisher's diagonal; F⁻¹ starts at I/λ.
-  double damping = 1e-5;
+  double damping = 1e-4;
   // Storage and arithmetic precision of the inverse: at::kFloat (default) or at::kDouble.
   // float32 keeps about 1e-6 relative accuracy while λ is not tiny compared with the gradients'
   // scale; with very small λ and N ≥ c the recursion cancels large numbers (values start at
