@@ -1,8 +1,10 @@
 // The `gossamer` command end to end, as a user meets it in the first hour (issue 22): the size of
-// the exported model.sparse and the summary line about it.
+// the exported model.sparse and the summary line about it, `gossamer prune` without a method or a
+// sparsity, over an earlier result, and on a file that is not a checkpoint, and --help showing the
+// defaults.
 //
 // Each test runs bin/gossamer (tests/cli_runner.h) on a tiny Fashion-MNIST run: LeNet-5, one
-// worker, 512 training and 256 test images.
+// worker, 512 training and 256 test images, trained once per suite into a temporary folder.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -21,8 +23,10 @@
 namespace prune_cli_test {
 
 namespace fs = std::filesystem;
+using gossamer::testing::read_text;
 using gossamer::testing::run_gossamer;
 using gossamer::testing::ToolResult;
+using gossamer::testing::write_text;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -53,6 +57,29 @@ std::string sparse_model_line(const std::string& out) {
     if (!gossamer::testing::tool_built()) GTEST_SKIP() << gossamer::testing::tool_path() << " not built"; \
     if (!gossamer::testing::have_fashion_mnist()) GTEST_SKIP() << "Fashion-MNIST not installed";        \
   } while (0)
+
+// One dense run shared by the prune tests: RUN/checkpoint.pt, RUN/config.toml.
+class PruneCommand : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!gossamer::testing::tool_built() || !gossamer::testing::have_fashion_mnist()) return;
+    run_dir_ = scratch("dense_run");
+    const ToolResult r = run_gossamer("train " + example("fashion_lenet.toml") + kTiny + " --set output.dir=\\\"" +
+                                      run_dir_ + "\\\"");
+    train_output_ = r.out;
+    trained_ = r.status == 0 && fs::exists(run_dir_ + "/checkpoint.pt");
+  }
+  void SetUp() override {
+    PRUNE_CLI_REQUIRE_TOOL_AND_DATA();
+    ASSERT_TRUE(trained_) << "the tiny training run failed:\n" << train_output_;
+  }
+  static std::string checkpoint() { return run_dir_ + "/checkpoint.pt"; }
+
+  static std::string run_dir_, train_output_;
+  static bool trained_;
+};
+std::string PruneCommand::run_dir_, PruneCommand::train_output_;
+bool PruneCommand::trained_ = false;
 
 // ---- 1. model.sparse: no larger than the dense weights, and the summary says what it is ----------
 
@@ -104,6 +131,127 @@ TEST(ExportCommand, GapRunStoppedMidPhaseExportsNoMoreThanTheDenseWeights) {
   EXPECT_EQ(trained.size(), 5u) << r.out;
   EXPECT_EQ(inferred, trained) << inf.out;
   fs::remove_all(dir);
+}
+
+// ---- 2. gossamer prune ----------------------------------------------------------------------------
+
+TEST_F(PruneCommand, MethodAndSparsityAreRequiredAndNamed) {
+  const std::string out = scratch("no_flags");
+  ToolResult r = run_gossamer("prune " + checkpoint() + " --out " + out);
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--method is required: magnitude or woodfisher"));
+  EXPECT_THAT(r.out, HasSubstr("--sparsity is required"));
+  EXPECT_FALSE(fs::exists(out)) << "pruned without being asked how";
+
+  r = run_gossamer("prune " + checkpoint() + " --method magnitude --out " + out);
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--sparsity is required"));
+  EXPECT_THAT(r.out, Not(HasSubstr("--method is required")));
+  r = run_gossamer("prune " + checkpoint() + " --sparsity 0.5 --out " + out);
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--method is required: magnitude or woodfisher"));
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(PruneCommand, RefusesToReplaceAnEarlierResultUnlessForced) {
+  const std::string out = scratch("pruned");
+  ToolResult r = run_gossamer("prune " + checkpoint() + " --method magnitude --sparsity 0.5 --out " + out);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string first = read_text(out + "/model.sparse");
+  ASSERT_FALSE(first.empty());
+
+  // Another sparsity into the same folder: refused, the first result intact.
+  r = run_gossamer("prune " + checkpoint() + " --method magnitude --sparsity 0.7 --out " + out);
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr(out + " already holds pruned.pt and model.sparse"));
+  EXPECT_THAT(r.out, HasSubstr("--out DIR"));
+  EXPECT_THAT(r.out, HasSubstr("--force"));
+  EXPECT_EQ(read_text(out + "/model.sparse"), first);
+
+  // The default folder (pruned-METHOD-SPARSITY next to the checkpoint) is guarded the same way.
+  r = run_gossamer("prune " + checkpoint() + " --method magnitude --sparsity 0.3");
+  ASSERT_EQ(r.status, 0) << r.out;
+  r = run_gossamer("prune " + checkpoint() + " --method magnitude --sparsity 0.3");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr(run_dir_ + "/pruned-magnitude-30 already holds"));
+
+  r = run_gossamer("prune " + checkpoint() + " --method magnitude --sparsity 0.7 --out " + out + " --force");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(read_text(out + "/model.sparse"), first);
+  fs::remove_all(out);
+  fs::remove_all(run_dir_ + "/pruned-magnitude-30");
+}
+
+TEST_F(PruneCommand, AFileThatIsNotACheckpointIsNamedWithWhatWasExpected) {
+  const std::string dir = scratch("not_checkpoints");
+  fs::create_directories(dir);
+  // model.sparse from a prune, a config.toml, a truncated checkpoint, the run folder itself.
+  ToolResult r = run_gossamer("prune " + checkpoint() + " --method magnitude --sparsity 0.5 --out " + dir + "/p");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string ckpt = read_text(checkpoint());
+  ASSERT_GT(ckpt.size(), 4000u);
+  write_text(dir + "/truncated.pt", ckpt.substr(0, ckpt.size() / 2));
+  const std::string expected = "expected a checkpoint .pt written by gossamer train, e.g. RUN/checkpoint.pt or "
+                               "RUN/checkpoint-rank0.pt";
+  const std::map<std::string, std::string> cases{
+      {dir + "/p/model.sparse", "it is an exported sparse model); " + expected +
+                                    "; model.sparse is the exported model, for gossamer infer"},
+      {run_dir_ + "/config.toml", "it is a text file"},
+      {dir + "/truncated.pt", "a truncated archive of " + std::to_string(ckpt.size() / 2) + " bytes"},
+  };
+  for (const auto& [path, what] : cases) {
+    r = run_gossamer("prune " + path + " --config " + run_dir_ + "/config.toml --method magnitude --sparsity 0.5 --out " +
+                     dir + "/q");
+    EXPECT_EQ(r.status, 4) << r.out;
+    EXPECT_THAT(r.out, HasSubstr("gossamer prune: " + path + " is not a checkpoint (")) << path;
+    EXPECT_THAT(r.out, HasSubstr(what)) << path;
+    EXPECT_THAT(r.out, HasSubstr(expected)) << path;
+    EXPECT_THAT(r.out, Not(HasSubstr("zip"))) << path;
+    EXPECT_THAT(r.out, Not(HasSubstr("PytorchStreamReader"))) << path;
+    EXPECT_FALSE(fs::exists(dir + "/q")) << path;
+  }
+  // The run folder instead of a file in it: the checkpoint inside is named.
+  r = run_gossamer("prune " + run_dir_ + " --method magnitude --sparsity 0.5 --out " + dir + "/q");
+  EXPECT_EQ(r.status, 4) << r.out;
+  EXPECT_THAT(r.out, HasSubstr(run_dir_ + " is a directory; " + expected + "; there is one at " + checkpoint()));
+  fs::remove_all(dir);
+}
+
+// The clear error lives in the checkpoint loader, so `gossamer train` gets it too.
+TEST_F(PruneCommand, TrainInitFromANonCheckpointGetsTheSameMessage) {
+  const std::string dir = scratch("init_from_config");
+  const ToolResult r = run_gossamer("train " + example("fashion_lenet.toml") + kTiny + " --set train.max_steps=1" +
+                                    " --set train.init_from=\\\"" + run_dir_ + "/config.toml\\\" --set output.dir=\\\"" +
+                                    dir + "\\\"");
+  EXPECT_EQ(r.status, 4) << r.out;
+  EXPECT_THAT(r.out, HasSubstr(run_dir_ + "/config.toml is not a checkpoint (it is a text file"));
+  EXPECT_THAT(r.out, Not(HasSubstr("zip")));
+  fs::remove_all(dir);
+}
+
+// ---- --help shows every default, typed -------------------------------------------------------------
+
+TEST(HelpCommand, EveryCommandShowsItsDefaultsAndNumberTypes) {
+  if (!gossamer::testing::tool_built()) GTEST_SKIP() << gossamer::testing::tool_path() << " not built";
+  // CLI11 2.1 shows a default as TYPE=VALUE.
+  const std::map<std::string, std::vector<std::string>> expected{
+      {"train", {"--set TEXT", "--resume TEXT"}},
+      {"launch", {"--master-addr TEXT=127.0.0.1", "--grace-ms INT=5000", "]=0"}},
+      {"topology", {"--workers INT", "--weights TEXT=metropolis", "--model-bytes INT=400000", "--seed INT=0",
+                    "--p FLOAT", "--period INT=64"}},
+      {"prune", {"--sparsity FLOAT", "--method TEXT", "--force", "default: pruned-METHOD-SPARSITY"}},
+      {"infer", {"--batch INT:POSITIVE=256", "=auto", "--data TEXT=/usr/share/datasets/fashion-mnist",
+                 "--bench-seconds FLOAT:POSITIVE=1", "--limit INT:NONNEGATIVE=0", "=1 16 64 256"}},
+  };
+  for (const auto& [command, shown] : expected) {
+    const ToolResult r = run_gossamer(command + " --help");
+    EXPECT_EQ(r.status, 0) << r.out;
+    for (const auto& s : shown) EXPECT_THAT(r.out, HasSubstr(s)) << "gossamer " << command << " --help";
+  }
+  // Required values have no default to show.
+  const ToolResult launch = run_gossamer("launch --help");
+  EXPECT_THAT(launch.out, Not(HasSubstr("=1 REQUIRED")));
+  EXPECT_THAT(run_gossamer("prune --help").out, Not(HasSubstr("FLOAT in [0 - 1]=")));
 }
 
 }  // namespace prune_cli_test

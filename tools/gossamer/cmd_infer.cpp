@@ -123,9 +123,9 @@ void add_infer_command(CLI::App& app, int& exit_code) {
                   "auto: per layer and batch size the faster of the two, timed once; sparse / dense: forced")
       ->check(CLI::IsMember({"auto", "sparse", "dense"}));
   cmd->add_flag("--bench", args->bench, "also print dense vs sparse vs auto images/s per batch size");
-  cmd->add_option("--bench-batches", args->bench_batches, "batch sizes for --bench (default 1 16 64 256)")
+  cmd->add_option("--bench-batches", args->bench_batches, "batch sizes for --bench")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--bench-seconds", args->bench_seconds, "seconds timed per batch size and kernels (default 1)")
+  cmd->add_option("--bench-seconds", args->bench_seconds, "seconds timed per batch size and kernels")
       ->check(CLI::PositiveNumber);
   cmd->callback([args, &exit_code] {
     try {
