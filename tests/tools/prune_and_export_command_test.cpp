@@ -1,7 +1,7 @@
 // The `gossamer` command end to end, as a user meets it in the first hour (issue 22): the size of
 // the exported model.sparse and the summary line about it, `gossamer prune` without a method or a
-// sparsity, over an earlier result, and on a file that is not a checkpoint, and --help showing the
-// defaults.
+// sparsity, over an earlier result, and on a file that is not a checkpoint, --help showing the
+// defaults, and a mistyped command.
 //
 // Each test runs bin/gossamer (tests/cli_runner.h) on a tiny Fashion-MNIST run: LeNet-5, one
 // worker, 512 training and 256 test images, trained once per suite into a temporary folder.
@@ -252,6 +252,40 @@ TEST(HelpCommand, EveryCommandShowsItsDefaultsAndNumberTypes) {
   const ToolResult launch = run_gossamer("launch --help");
   EXPECT_THAT(launch.out, Not(HasSubstr("=1 REQUIRED")));
   EXPECT_THAT(run_gossamer("prune --help").out, Not(HasSubstr("FLOAT in [0 - 1]=")));
+}
+
+// ---- a mistyped or missing command -------------------------------------------------------------------
+
+TEST(UnknownCommand, IsNamedWithTheListAndTheClosestOne) {
+  if (!gossamer::testing::tool_built()) GTEST_SKIP() << gossamer::testing::tool_path() << " not built";
+  auto expect_list = [](const ToolResult& r) {
+    for (const char* c : {"train", "launch", "topology", "prune", "infer"}) {
+      EXPECT_THAT(r.out, HasSubstr(std::string("\n  ") + c + " ")) << r.out;
+    }
+    EXPECT_THAT(r.out, Not(HasSubstr("comm-selftest")));  // a hidden test helper
+  };
+  ToolResult r = run_gossamer("trian examples/quickstart.toml");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("gossamer: unknown command 'trian'; did you mean 'train'?"));
+  expect_list(r);
+  r = run_gossamer("prnue x.pt");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("unknown command 'prnue'; did you mean 'prune'?"));
+  r = run_gossamer("inferr");
+  EXPECT_THAT(r.out, HasSubstr("did you mean 'infer'?"));
+  r = run_gossamer("xyzzy");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("gossamer: unknown command 'xyzzy'"));
+  EXPECT_THAT(r.out, Not(HasSubstr("did you mean")));
+  expect_list(r);
+  // No command at all: the same list, exit status 2.
+  r = run_gossamer("");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("gossamer: a command is required"));
+  expect_list(r);
+  // A known command still works, and --version is not a command.
+  EXPECT_EQ(run_gossamer("--version").status, 0);
+  EXPECT_EQ(run_gossamer("topology ring --workers 4").status, 0);
 }
 
 }  // namespace prune_cli_test
