@@ -38,6 +38,13 @@ std::string scratch(const std::string& name) {
   return d.string();
 }
 
+// Removes a scratch folder, and the per-process folder above it once it is empty.
+void remove_scratch(const std::string& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  fs::remove(fs::path(path).parent_path(), ec);  // fails, harmlessly, while other tests' folders remain
+}
+
 std::string example(const std::string& name) { return std::string(GOSSAMER_SOURCE_DIR) + "/examples/" + name; }
 
 // The flags that make a run tiny: a few seconds on the 2-core machine.
@@ -68,6 +75,9 @@ class PruneCommand : public ::testing::Test {
                                       run_dir_ + "\\\"");
     train_output_ = r.out;
     trained_ = r.status == 0 && fs::exists(run_dir_ + "/checkpoint.pt");
+  }
+  static void TearDownTestSuite() {
+    if (!run_dir_.empty()) remove_scratch(run_dir_);
   }
   void SetUp() override {
     PRUNE_CLI_REQUIRE_TOOL_AND_DATA();
@@ -130,7 +140,7 @@ TEST(ExportCommand, GapRunStoppedMidPhaseExportsNoMoreThanTheDenseWeights) {
   }
   EXPECT_EQ(trained.size(), 5u) << r.out;
   EXPECT_EQ(inferred, trained) << inf.out;
-  fs::remove_all(dir);
+  remove_scratch(dir);
 }
 
 // ---- 2. gossamer prune ----------------------------------------------------------------------------
@@ -178,8 +188,8 @@ TEST_F(PruneCommand, RefusesToReplaceAnEarlierResultUnlessForced) {
   r = run_gossamer("prune " + checkpoint() + " --method magnitude --sparsity 0.7 --out " + out + " --force");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(read_text(out + "/model.sparse"), first);
-  fs::remove_all(out);
-  fs::remove_all(run_dir_ + "/pruned-magnitude-30");
+  remove_scratch(out);
+  fs::remove_all(run_dir_ + "/pruned-magnitude-30");  // inside the suite's run folder
 }
 
 TEST_F(PruneCommand, AFileThatIsNotACheckpointIsNamedWithWhatWasExpected) {
@@ -214,7 +224,7 @@ TEST_F(PruneCommand, AFileThatIsNotACheckpointIsNamedWithWhatWasExpected) {
   r = run_gossamer("prune " + run_dir_ + " --method magnitude --sparsity 0.5 --out " + dir + "/q");
   EXPECT_EQ(r.status, 4) << r.out;
   EXPECT_THAT(r.out, HasSubstr(run_dir_ + " is a directory; " + expected + "; there is one at " + checkpoint()));
-  fs::remove_all(dir);
+  remove_scratch(dir);
 }
 
 // The clear error lives in the checkpoint loader, so `gossamer train` gets it too.
@@ -226,7 +236,7 @@ TEST_F(PruneCommand, TrainInitFromANonCheckpointGetsTheSameMessage) {
   EXPECT_EQ(r.status, 4) << r.out;
   EXPECT_THAT(r.out, HasSubstr(run_dir_ + "/config.toml is not a checkpoint (it is a text file"));
   EXPECT_THAT(r.out, Not(HasSubstr("zip")));
-  fs::remove_all(dir);
+  remove_scratch(dir);
 }
 
 // ---- --help shows every default, typed -------------------------------------------------------------
