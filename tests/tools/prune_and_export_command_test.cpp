@@ -227,13 +227,16 @@ TEST_F(PruneCommand, AFileThatIsNotACheckpointIsNamedWithWhatWasExpected) {
   remove_scratch(dir);
 }
 
-// The clear error lives in the checkpoint loader, so `gossamer train` gets it too.
+// The clear error lives in the checkpoint loader, so `gossamer train` gets it too. Its exit status
+// is train's business (4 from main.cpp here; a configuration check before the data loads may
+// report it as a config error, 2): only that it fails with the message is tested.
 TEST_F(PruneCommand, TrainInitFromANonCheckpointGetsTheSameMessage) {
   const std::string dir = scratch("init_from_config");
   const ToolResult r = run_gossamer("train " + example("fashion_lenet.toml") + kTiny + " --set train.max_steps=1" +
                                     " --set train.init_from=\\\"" + run_dir_ + "/config.toml\\\" --set output.dir=\\\"" +
                                     dir + "\\\"");
-  EXPECT_EQ(r.status, 4) << r.out;
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE(r.status, 1) << r.out;  // not the catch-all "unexpected error"
   EXPECT_THAT(r.out, HasSubstr(run_dir_ + "/config.toml is not a checkpoint (it is a text file"));
   EXPECT_THAT(r.out, Not(HasSubstr("zip")));
   remove_scratch(dir);
