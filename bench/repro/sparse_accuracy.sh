@@ -51,7 +51,8 @@ for sp in $SPARSITIES; do
     # One-shot: prune the trained dense model, then fine-tune with the mask fixed.
     t0=$(date +%s)
     ckpt="$OUT/dense-0.0/checkpoint.pt"; [ -f "$ckpt" ] || ckpt="$OUT/dense-0.0/checkpoint-rank0.pt"
-    "$GOSSAMER" prune "$ckpt" --method "$scorer" --sparsity "$sp" --out "$OUT/prune-$scorer-$sp" \
+    # --force: a re-run of this script replaces its own earlier prune (gossamer prune keeps one otherwise).
+    "$GOSSAMER" prune "$ckpt" --method "$scorer" --sparsity "$sp" --out "$OUT/prune-$scorer-$sp" --force \
       --set cluster.workers=1 > "$OUT/prune-$scorer-$sp.log" 2>&1
     grep "test accuracy" "$OUT/prune-$scorer-$sp.log" | sed "s/^/[repro] $scorer $sp: /" >&2
     before_ft=$(grep -o '[0-9.]*% after' "$OUT/prune-$scorer-$sp.log" | head -1 | tr -d '% after')

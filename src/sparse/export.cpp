@@ -11,6 +11,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "gossamer/sparse/mask_bits.h"
 #include "gossamer/util/atomic_file.h"
 
 namespace gossamer::sparse {
@@ -18,7 +19,11 @@ namespace gossamer::sparse {
 namespace {
 
 constexpr char kMagic[8] = {'G', 'S', 'P', 'R', 'S', 'M', 'D', 'L'};
-constexpr uint32_t kVersion = 1;
+// Version 1: encodings "dense" and "csr". Version 2 adds "masked" (dense values + a bitmask). A file
+// is written with the lowest version that holds its encodings, so a model whose pruned layers all
+// pay as CSR stays readable by builds that read only version 1.
+constexpr uint32_t kVersionCsrOnly = 1;
+constexpr uint32_t kVersionMasked = 2;
 
 void append(std::string& out, const void* data, size_t bytes) {
   out.append(static_cast<const char*>(data), bytes);
@@ -35,6 +40,12 @@ std::map<std::string, at::Tensor> named_tensors(const torch::nn::Module& model) 
   for (const auto& b : model.named_buffers(true)) out[b.key()] = b.value();
   return out;
 }
+
+// Payload bytes of a [rows, ·] layer with nnz kept weights in each encoding.
+size_t csr_bytes(int64_t rows, int64_t nnz, int64_t index_bytes) {
+  return static_cast<size_t>((rows + 1) * 4 + nnz * (index_bytes + 4));
+}
+size_t masked_bytes(int64_t numel) { return static_cast<size_t>(numel * 4 + (numel + 7) / 8); }
 
 }  // namespace
 
@@ -54,24 +65,39 @@ int64_t export_sparse_model(const std::string& path, const models::ModelSpec& sp
                      {"width", spec.width}};
   header["tensors"] = nlohmann::json::array();
   std::string payload;
+  uint32_t version = kVersionCsrOnly;
   for (const auto& [name, t] : tensors) {
     at::Tensor w = t.detach().to(at::kFloat).contiguous();
     nlohmann::json entry{{"name", name}, {"shape", w.sizes().vec()}, {"offset", payload.size()}};
     auto mit = masks.find(name);
     if (mit != masks.end() && w.dim() >= 2) {
       const int64_t rows = w.size(0), cols = w.numel() / std::max<int64_t>(1, rows);
-      kernels::CsrWeight csr = kernels::csr_from_dense(w.view({rows, cols}), mit->second.reshape({rows, cols}));
+      const at::Tensor mask = mit->second.reshape({rows, cols});
+      kernels::CsrWeight csr = kernels::csr_from_dense(w.view({rows, cols}), mask);
       const bool narrow = cols <= 65536;
-      entry["encoding"] = "csr";
+      const int64_t index_bytes = narrow ? 2 : 4;
       entry["nnz"] = csr.nnz();
-      entry["index_bytes"] = narrow ? 2 : 4;
-      append(payload, csr.row_ptr.data(), csr.row_ptr.size() * sizeof(int32_t));
-      if (narrow) {
-        for (int32_t c : csr.col_idx) append_value(payload, static_cast<uint16_t>(c));
+      if (w.numel() == 0 || csr_bytes(rows, csr.nnz(), index_bytes) <= masked_bytes(w.numel())) {
+        entry["encoding"] = "csr";
+        entry["index_bytes"] = index_bytes;
+        append(payload, csr.row_ptr.data(), csr.row_ptr.size() * sizeof(int32_t));
+        if (narrow) {
+          for (int32_t c : csr.col_idx) append_value(payload, static_cast<uint16_t>(c));
+        } else {
+          append(payload, csr.col_idx.data(), csr.col_idx.size() * sizeof(int32_t));
+        }
+        append(payload, csr.values.data_ptr<float>(), static_cast<size_t>(csr.nnz()) * sizeof(float));
       } else {
-        append(payload, csr.col_idx.data(), csr.col_idx.size() * sizeof(int32_t));
+        // Too dense for CSR to pay (more than about 2/3 of the weights kept): every value, zeros off
+        // the mask as CSR would give, then the mask as bits.
+        entry["encoding"] = "masked";
+        version = kVersionMasked;
+        const at::Tensor kept = mask.ne(0);
+        const at::Tensor values = w.view({rows, cols}).mul(kept).contiguous();
+        const at::Tensor bits = pack_mask_bits(kept.to(at::kFloat)).contiguous();
+        append(payload, values.data_ptr<float>(), static_cast<size_t>(values.numel()) * sizeof(float));
+        append(payload, bits.data_ptr<uint8_t>(), static_cast<size_t>(bits.numel()));
       }
-      append(payload, csr.values.data_ptr<float>(), static_cast<size_t>(csr.nnz()) * sizeof(float));
     } else {
       entry["encoding"] = "dense";
       append(payload, w.data_ptr<float>(), static_cast<size_t>(w.numel()) * sizeof(float));
@@ -82,7 +108,7 @@ int64_t export_sparse_model(const std::string& path, const models::ModelSpec& sp
   const std::string header_text = header.dump();
   std::string file;
   append(file, kMagic, sizeof kMagic);
-  append_value(file, kVersion);
+  append_value(file, version);
   append_value(file, static_cast<uint64_t>(header_text.size()));
   file += header_text;
   file += payload;
@@ -108,7 +134,9 @@ SparseModel load_sparse_model(const std::string& path) {
   uint64_t header_bytes;
   std::memcpy(&version, file.data() + sizeof kMagic, sizeof version);
   std::memcpy(&header_bytes, file.data() + sizeof kMagic + sizeof version, sizeof header_bytes);
-  if (version != kVersion) throw fail("version " + std::to_string(version) + " is not supported (this build reads 1)");
+  if (version != kVersionCsrOnly && version != kVersionMasked) {
+    throw fail("version " + std::to_string(version) + " is not supported (this build reads 1 and 2)");
+  }
   if (header_bytes > file.size() - fixed) throw fail("truncated header");
   nlohmann::json header;
   try {
@@ -148,7 +176,9 @@ SparseModel load_sparse_model(const std::string& path) {
     }
     const char* p = payload + offset;
     at::Tensor target = it->second;
-    if (entry.at("encoding") == "csr") {
+    const auto encoding = entry.at("encoding").get<std::string>();
+    out.encodings[name] = encoding;
+    if (encoding == "csr") {
       const int64_t rows = shape[0], cols = target.numel() / rows, nnz = entry.at("nnz").get<int64_t>();
       const int64_t index_bytes = entry.at("index_bytes").get<int64_t>();
       const size_t need = static_cast<size_t>((rows + 1) * 4 + nnz * index_bytes + nnz * 4);
@@ -176,11 +206,35 @@ SparseModel load_sparse_model(const std::string& path) {
       }
       target.copy_(kernels::csr_to_dense(csr).view(shape));
       out.sparse.emplace(name, std::move(csr));
-    } else {
+    } else if (encoding == "masked" && version >= kVersionMasked) {
+      if (shape.empty() || shape[0] < 1) throw fail("tensor '" + name + "' is masked but has no rows");
+      const int64_t numel = target.numel(), rows = shape[0], cols = numel / rows, nnz = entry.at("nnz").get<int64_t>();
+      if (bytes != masked_bytes(numel)) throw fail("tensor '" + name + "' has an inconsistent size");
+      at::Tensor values = at::empty({rows, cols}, at::kFloat);
+      std::memcpy(values.data_ptr<float>(), p, static_cast<size_t>(numel) * 4);
+      at::Tensor bits = at::empty({(numel + 7) / 8}, at::kByte);
+      std::memcpy(bits.data_ptr<uint8_t>(), p + numel * 4, static_cast<size_t>(bits.numel()));
+      at::Tensor mask = at::empty({rows, cols}, at::kFloat);
+      unpack_mask_bits(bits, mask);
+      if (mask.sum().item<double>() != static_cast<double>(nnz)) {
+        throw fail("tensor '" + name + "': the mask keeps a different number of weights than the header says");
+      }
+      kernels::CsrWeight csr;
+      try {
+        csr = kernels::csr_from_dense(values, mask);
+      } catch (const std::exception& e) {
+        throw fail("tensor '" + name + "': " + e.what());
+      }
+      target.copy_(values.view(shape));
+      out.sparse.emplace(name, std::move(csr));
+    } else if (encoding == "dense") {
       if (bytes != static_cast<size_t>(target.numel()) * 4) throw fail("tensor '" + name + "' has an inconsistent size");
       at::Tensor src = at::empty(shape, at::kFloat);
       std::memcpy(src.data_ptr<float>(), p, bytes);
       target.copy_(src);
+    } else {
+      throw fail("tensor '" + name + "' has encoding '" + encoding + "', which version " + std::to_string(version) +
+                 " files do not have");
     }
     ++restored;
   }

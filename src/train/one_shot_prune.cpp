@@ -16,7 +16,18 @@
 
 namespace gossamer::train {
 
+void check_one_shot_prune_request(const OneShotPruneRequest& req) {
+  check_checkpoint_file(req.checkpoint);
+  if (req.overwrite) return;
+  std::string found;
+  for (const char* name : {"pruned.pt", "model.sparse"}) {
+    if (std::filesystem::exists(std::filesystem::path(req.out_dir) / name)) found += (found.empty() ? "" : " and ") + std::string(name);
+  }
+  if (!found.empty()) throw OutputExistsError(req.out_dir + " already holds " + found + " from an earlier result");
+}
+
 OneShotPruneResult one_shot_prune(const OneShotPruneRequest& req) {
+  check_one_shot_prune_request(req);
   const config::Config& cfg = req.config;
   data::FashionMnist fm = data::load_fashion_mnist(cfg.data.path);
   const data::Dataset train = first_samples(fm.train, cfg.data.train_limit);

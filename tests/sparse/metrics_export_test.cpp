@@ -255,6 +255,84 @@ TEST(SparseModelExport, MaskForAnUnknownParameterThrows) {
   }
 }
 
+// Each pruned layer is stored in the smaller of CSR (6 bytes a kept weight + row pointers) and
+// values + bitmask (4.125 bytes a weight): a layer at 10% zeros must not cost the 1.5x of its dense
+// bytes that CSR takes, and must come back with exactly its values and its mask.
+TEST(SparseModelExport, ALowSparsityLayerIsStoredAsValuesAndBitmaskAndRoundTripsExactly) {
+  PrunedModel pm = pruned_model("lenet5", 6);  // every layer 90% sparse (CSR)
+  torch::NoGradGuard no_grad;
+  // fc1 [120, 400]: 10% zeros, by a random mask; one kept weight exactly 0 (it stays kept).
+  auto params = pm.model->named_parameters();
+  at::Tensor fc1 = params["fc1.weight"];
+  torch::manual_seed(9);
+  fc1.copy_(torch::randn(fc1.sizes()));
+  const at::Tensor mask = torch::rand(fc1.sizes()).ge(0.1).to(torch::kFloat);
+  fc1.mul_(mask);
+  const int64_t kept_zero = mask.reshape({-1}).nonzero()[3][0].item<int64_t>();
+  fc1.view({-1})[kept_zero] = 0.0f;
+  pm.masks["fc1.weight"] = mask;
+  // fc2 [84, 120] at 95% zeros: CSR pays.
+  at::Tensor fc2 = params["fc2.weight"];
+  const at::Tensor mask2 = topk_mask(fc2.abs(), std::llround(0.05 * static_cast<double>(fc2.numel())));
+  fc2.mul_(mask2);
+  pm.masks["fc2.weight"] = mask2;
+
+  const std::string path = temp_path("low_sparsity.gsm");
+  const int64_t bytes = export_sparse_model(path, pm.spec, *pm.model, pm.masks);
+  const std::string file = read_bytes(path);
+  uint32_t version = 0;
+  std::memcpy(&version, file.data() + 8, sizeof version);
+  EXPECT_EQ(version, 2u);  // "masked" is new in version 2
+
+  SparseModel loaded = load_sparse_model(path);
+  EXPECT_EQ(loaded.encodings.at("fc1.weight"), "masked");
+  EXPECT_EQ(loaded.encodings.at("fc2.weight"), "csr");
+  EXPECT_EQ(loaded.encodings.at("conv1.weight"), "csr");
+  EXPECT_EQ(loaded.encodings.at("fc1.bias"), "dense");
+
+  // No larger than fc1's dense bytes + its mask, with the other tensors as they were: compare
+  // with the same model where fc1 is not pruned at all (stored dense).
+  auto no_fc1 = pm.masks;
+  no_fc1.erase("fc1.weight");
+  const int64_t fc1_dense_bytes = export_sparse_model(temp_path("fc1_dense.gsm"), pm.spec, *pm.model, no_fc1);
+  const int64_t fc1_mask_bytes = (fc1.numel() + 7) / 8;
+  EXPECT_LE(bytes, fc1_dense_bytes + fc1_mask_bytes + 64) << "64: the header's extra words for the layer";
+  EXPECT_LT(bytes, fc1_dense_bytes + 6 * fc1.numel() / 10) << "CSR would take 1.5x fc1's dense bytes";
+  std::filesystem::remove(temp_path("fc1_dense.gsm"));
+
+  // Exactly the values and the masks, whatever the encoding.
+  const auto reloaded = loaded.model->named_parameters();
+  for (const auto& [name, m] : pm.masks) {
+    const kernels::CsrWeight& csr = loaded.sparse.at(name);
+    const int64_t rows = m.size(0), cols = m.numel() / rows;
+    EXPECT_NO_THROW(kernels::csr_validate(csr)) << name;
+    EXPECT_TRUE(torch::equal(csr_pattern(csr), m.reshape({rows, cols}).to(torch::kFloat))) << name;
+    EXPECT_TRUE(torch::equal(kernels::csr_to_dense(csr), params[name].reshape({rows, cols}))) << name;
+    EXPECT_TRUE(torch::equal(reloaded[name], params[name])) << name;
+  }
+  EXPECT_EQ(loaded.sparse.at("fc1.weight").nnz(), static_cast<int64_t>(mask.sum().item<float>()));
+
+  // A weight off the mask is stored as 0 in both encodings (CSR drops it).
+  fc1.view({-1})[mask.reshape({-1}).eq(0).nonzero()[0][0].item<int64_t>()] = 5.0f;
+  export_sparse_model(path, pm.spec, *pm.model, pm.masks);
+  EXPECT_TRUE(torch::equal(load_sparse_model(path).model->named_parameters()["fc1.weight"], fc1.mul(mask)));
+  std::filesystem::remove(path);
+}
+
+// A file whose pruned layers all pay as CSR is a version-1 file, as earlier builds wrote it.
+TEST(SparseModelExport, CsrOnlyFilesStayVersionOne) {
+  PrunedModel pm = pruned_model("mlp", 7);
+  const std::string path = temp_path("csr_only.gsm");
+  export_sparse_model(path, pm.spec, *pm.model, pm.masks);
+  const std::string file = read_bytes(path);
+  uint32_t version = 0;
+  std::memcpy(&version, file.data() + 8, sizeof version);
+  EXPECT_EQ(version, 1u);
+  const SparseModel loaded = load_sparse_model(path);
+  for (const auto& [name, m] : pm.masks) EXPECT_EQ(loaded.encodings.at(name), "csr") << name;
+  std::filesystem::remove(path);
+}
+
 // Damaged files: built from one good LeNet-5 export.
 class SparseModelErrors : public ::testing::Test {
  protected:
@@ -327,8 +405,8 @@ TEST_F(SparseModelErrors, NotASparseModelFile) {
 TEST_F(SparseModelErrors, MissingFileAndUnsupportedVersion) {
   expect_load_error(temp_path("does_not_exist.gsm"), "cannot be read");
   std::string bytes = good_;
-  bytes[8] = 2;  // u32 version, little-endian
-  expect_load_error(damaged("version", bytes), "version 2 is not supported");
+  bytes[8] = 3;  // u32 version, little-endian
+  expect_load_error(damaged("version", bytes), "version 3 is not supported (this build reads 1 and 2)");
 }
 
 TEST_F(SparseModelErrors, HeaderNamingAnotherModel) {

@@ -5,6 +5,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "gossamer/models/model.h"
 #include "gossamer/train/checkpoint.h"
@@ -96,9 +100,69 @@ TEST(Checkpoint, MissingAndCorruptFilesAreNamed) {
   try {
     train::load_checkpoint((dir / "bad.pt").string(), *model, nullptr);
     FAIL();
-  } catch (const std::runtime_error& e) {
-    EXPECT_THAT(e.what(), ::testing::HasSubstr("bad.pt is unreadable or corrupt"));
+  } catch (const train::CheckpointError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("bad.pt is not a checkpoint (it is a text file"));
   }
+}
+
+// Every kind of file that is not a checkpoint is named for what it is, before LibTorch reads it,
+// with what was expected, and a real checkpoint next to it when there is one.
+TEST(Checkpoint, WhatANonCheckpointIsIsSaidAndLibTorchsMessageIsNot) {
+  auto dir = fresh_ckpt_dir("kinds");
+  auto model = small_mlp();
+  const std::string good = (dir / "checkpoint.pt").string();
+  train::save_checkpoint(good, *model, nullptr, {});
+  std::string bytes;
+  {
+    std::ifstream in(good, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_GT(bytes.size(), 200u);
+  auto write = [&](const std::string& name, const std::string& content) {
+    std::ofstream((dir / name).string(), std::ios::binary) << content;
+    return (dir / name).string();
+  };
+  // Damaged inside, intact end: the central directory's first entry has lost its signature.
+  std::string flipped = bytes;
+  const size_t entry = flipped.find(std::string("PK\x01\x02", 4));
+  ASSERT_NE(entry, std::string::npos);
+  flipped[entry + 2] = '\x7f';
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {write("model.sparse", std::string("GSPRSMDL") + std::string(40, '\1')), "(it is an exported sparse model)"},
+      {write("empty.pt", ""), "(it is empty)"},
+      {write("config.toml", "[model]\nname = \"mlp\"\n"), "(it is a text file: a configuration?)"},
+      {write("half.pt", bytes.substr(0, bytes.size() / 2)), "(a truncated archive of"},
+      {write("binary.pt", std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8)), "(it is not a LibTorch archive)"},
+  };
+  for (const auto& [path, what] : cases) {
+    try {
+      train::load_checkpoint(path, *model, nullptr);
+      ADD_FAILURE() << path << " loaded";
+    } catch (const train::CheckpointError& e) {
+      EXPECT_THAT(e.what(), ::testing::HasSubstr(path + " is not a checkpoint " + what));
+      EXPECT_THAT(e.what(), ::testing::HasSubstr("expected a checkpoint .pt written by gossamer train"));
+      EXPECT_THAT(e.what(), ::testing::HasSubstr("there is one at " + good));
+      EXPECT_THAT(e.what(), ::testing::Not(::testing::HasSubstr("zip")));
+    }
+  }
+  try {
+    train::load_checkpoint(dir.string(), *model, nullptr);
+    ADD_FAILURE() << "a directory loaded";
+  } catch (const train::CheckpointError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr(dir.string() + " is a directory; expected a checkpoint .pt"));
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("there is one at " + good));
+  }
+  // A file that ends like an archive but is damaged inside: still no LibTorch message.
+  const std::string damaged = write("damaged.pt", flipped);
+  try {
+    train::load_checkpoint(damaged, *model, nullptr);
+    ADD_FAILURE() << "a damaged archive loaded";
+  } catch (const train::CheckpointError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr(damaged + " is not a checkpoint"));
+    EXPECT_THAT(e.what(), ::testing::Not(::testing::HasSubstr("PytorchStreamReader")));
+  }
+  EXPECT_NO_THROW(train::load_checkpoint(good, *model, nullptr));
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Checkpoint, ShapeMismatchNamesTheKey) {

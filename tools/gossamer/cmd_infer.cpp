@@ -1,5 +1,5 @@
 // `gossamer infer MODEL.sparse [--kernels auto|sparse|dense] [--bench]`: test accuracy and speed of
-// an exported sparse model, with its pruned layers on the sparse kernels (from the file's CSR).
+// an exported sparse model, with its pruned layers on the sparse kernels (with the file's masks).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -63,8 +63,11 @@ int run_infer(const InferArgs& a) {
               static_cast<long long>(test.size()), a.data_dir.c_str(), static_cast<long long>(a.batch), threads,
               a.kernels.c_str());
   for (const auto& [name, csr] : m.sparse) {
-    std::printf("layer            %-14s %-12s %6.1f%% sparse (%lld non-zeros)\n", name.c_str(),
-                shape_text(csr.rows, csr.cols).c_str(), 100.0 * csr.sparsity(), static_cast<long long>(csr.nnz()));
+    const auto enc = m.encodings.find(name);
+    const bool masked = enc != m.encodings.end() && enc->second == "masked";
+    std::printf("layer            %-14s %-12s %6.1f%% sparse (%lld non-zeros; stored as %s)\n", name.c_str(),
+                shape_text(csr.rows, csr.cols).c_str(), 100.0 * csr.sparsity(), static_cast<long long>(csr.nnz()),
+                masked ? "values + bitmask" : "CSR");
   }
   std::fflush(stdout);
 
@@ -120,9 +123,9 @@ void add_infer_command(CLI::App& app, int& exit_code) {
                   "auto: per layer and batch size the faster of the two, timed once; sparse / dense: forced")
       ->check(CLI::IsMember({"auto", "sparse", "dense"}));
   cmd->add_flag("--bench", args->bench, "also print dense vs sparse vs auto images/s per batch size");
-  cmd->add_option("--bench-batches", args->bench_batches, "batch sizes for --bench (default 1 16 64 256)")
+  cmd->add_option("--bench-batches", args->bench_batches, "batch sizes for --bench")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--bench-seconds", args->bench_seconds, "seconds timed per batch size and kernels (default 1)")
+  cmd->add_option("--bench-seconds", args->bench_seconds, "seconds timed per batch size and kernels")
       ->check(CLI::PositiveNumber);
   cmd->callback([args, &exit_code] {
     try {

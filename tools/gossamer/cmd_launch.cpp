@@ -100,10 +100,13 @@ void add_launch_command(CLI::App& app, int& exit_code) {
       "Start N local worker processes with RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR and "
       "MASTER_PORT set; forward Ctrl-C; if one fails, stop the others and exit with its status.\n"
       "Example: gossamer launch --workers 4 -- gossamer train run.toml");
-  cmd->add_option("-n,--workers", opts->workers, "number of worker processes")->required()->check(CLI::PositiveNumber);
+  cmd->add_option("-n,--workers", opts->workers, "number of worker processes")
+      ->required()
+      ->check(CLI::PositiveNumber)
+      ->default_str("");  // required: no default to show
   cmd->add_option("--master-addr", opts->master_addr, "address of rank 0's store (and of the Gloo connections)")
       ->capture_default_str();
-  cmd->add_option("--master-port", opts->master_port, "port of rank 0's store (default: a free port)")
+  cmd->add_option("--master-port", opts->master_port, "port of rank 0's store (0: a free port)")
       ->check(CLI::Range(0, 65535));
   cmd->add_option("--grace-ms", *grace_ms, "time workers get after SIGTERM before SIGKILL")->capture_default_str();
   cmd->add_flag("--no-prefix", *no_prefix, "leave the workers' output alone (no \"[rank] \" prefix)");

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "gossamer/config/config.h"
 #include "gossamer/data/dataset.h"
+#include "gossamer/train/checkpoint.h"
 #include "gossamer/train/one_shot_prune.h"
 #include "gossamer/train/progress.h"
 #include "gossamer/train/trainer.h"
@@ -16,14 +17,25 @@ namespace gossamer::cli {
 
 namespace {
 
+// No default method or sparsity: a user comparing methods must get the one they asked for.
 struct PruneArgs {
-  std::string checkpoint, config_path, method = "magnitude", out_dir;
-  double sparsity = 0.9;
+  std::string checkpoint, config_path, method, out_dir;
+  double sparsity = 0;
+  bool have_method = false, have_sparsity = false, force = false;
   std::vector<std::string> overrides;
 };
 
 int run_prune(const PruneArgs& a) {
   namespace fs = std::filesystem;
+  std::string missing;
+  if (!a.have_method) missing += "gossamer prune: --method is required: magnitude or woodfisher\n";
+  if (!a.have_sparsity) missing += "gossamer prune: --sparsity is required: the fraction of weights to remove, in [0, 1]\n";
+  if (!missing.empty()) {
+    std::cerr << missing << "e.g. gossamer prune " << (a.checkpoint.empty() ? "RUN/checkpoint.pt" : a.checkpoint)
+              << " --method woodfisher --sparsity 0.9  (see gossamer prune --help)\n";
+    return 2;
+  }
+  train::check_checkpoint_file(a.checkpoint);  // before looking for config.toml next to it
   const fs::path ckpt(a.checkpoint);
   const std::string cfg_path = a.config_path.empty() ? (ckpt.parent_path() / "config.toml").string() : a.config_path;
   if (!fs::exists(cfg_path)) {
@@ -40,6 +52,8 @@ int run_prune(const PruneArgs& a) {
   char dir[256];
   std::snprintf(dir, sizeof dir, "pruned-%s-%02d", a.method.c_str(), static_cast<int>(a.sparsity * 100 + 0.5));
   req.out_dir = a.out_dir.empty() ? (ckpt.parent_path() / dir).string() : a.out_dir;
+  req.overwrite = a.force;
+  train::check_one_shot_prune_request(req);
   const auto& s = req.config.sparse;
   std::printf("gossamer prune: %s -> %s  (%s, %.0f%%, %s allocation", a.checkpoint.c_str(), req.out_dir.c_str(),
               a.method.c_str(), 100 * a.sparsity, s.allocation.c_str());
@@ -68,23 +82,39 @@ int run_prune(const PruneArgs& a) {
 void add_prune_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<PruneArgs>();
   auto* cmd = app.add_subcommand("prune", "One-shot pruning of a trained checkpoint (magnitude or WoodFisher)");
-  cmd->add_option("checkpoint", args->checkpoint, "checkpoint.pt of a finished run")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--method", args->method, "magnitude | woodfisher")
-      ->check(CLI::IsMember({"magnitude", "woodfisher"}));
-  cmd->add_option("--sparsity", args->sparsity, "fraction of weights to remove")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("checkpoint", args->checkpoint,
+                  "checkpoint.pt (or checkpoint-rank0.pt) of a finished run, as gossamer train writes it")
+      ->required();
+  auto* method = cmd->add_option("--method", args->method, "required: magnitude | woodfisher")
+                     ->check(CLI::IsMember({"magnitude", "woodfisher"}));
+  auto* sparsity = cmd->add_option("--sparsity", args->sparsity, "required: fraction of weights to remove, e.g. 0.9")
+                       ->check(CLI::Range(0.0, 1.0));
+  // No defaults to show: both must be given (checked in the callback, so that one message names both).
+  method->default_str("");
+  sparsity->default_str("");
   cmd->add_option("--config", args->config_path, "the run's configuration (default: config.toml next to CHECKPOINT)");
   cmd->add_option("--out", args->out_dir, "output directory (default: pruned-METHOD-SPARSITY next to CHECKPOINT)");
+  cmd->add_flag("--force", args->force, "replace pruned.pt and model.sparse already in the output directory");
   cmd->add_option("--set", args->overrides,
                   "Override a key, e.g. --set sparse.allocation=global --set sparse.woodfisher_samples=128");
-  cmd->callback([args, &exit_code] {
+  cmd->callback([args, method, sparsity, &exit_code] {
+    args->have_method = method->count() > 0;
+    args->have_sparsity = sparsity->count() > 0;
     try {
       exit_code = run_prune(*args);
     } catch (const config::ConfigError& e) {
       std::cerr << "gossamer prune: " << e.what() << "\n";
       exit_code = 2;
+    } catch (const train::OutputExistsError& e) {
+      std::cerr << "gossamer prune: " << e.what() << "; choose another directory with --out DIR, or replace them with "
+                << "--force\n";
+      exit_code = 2;
     } catch (const data::DataError& e) {
       std::cerr << "gossamer prune: data error: " << e.what() << "\n";
       exit_code = 3;
+    } catch (const train::CheckpointError& e) {
+      std::cerr << "gossamer prune: " << e.what() << "\n";
+      exit_code = 4;
     }
   });
 }

@@ -203,19 +203,24 @@ void add_topology_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("topology", "Build a topology and print its period, degrees, spectral gap, "
                                              "diameter and bytes per worker per step");
   auto args = std::make_shared<Args>();
+  // Every value is text (converted in to_spec); the type names and defaults are for --help.
   cmd->add_option("name", args->name, "one of: " + joined(topo::topology_names()));
-  cmd->add_option("--workers,-n", args->workers, "number of workers (edge-list: optional, else from the file)");
-  cmd->add_option("--weights", args->weights, "mixing weights: " + joined(topo::weights_names()) + " (default metropolis)");
-  cmd->add_option("--model-bytes", args->model_bytes,
-                  "bytes of one model message (default " + std::to_string(kDefaultModelBytes) +
-                      " = 100k float32 parameters)");
-  cmd->add_option("--dot", args->dot, "write Graphviz DOT here (and a PNG next to it when 'dot' is on PATH)");
-  cmd->add_option("--seed", args->seed, "seed for erdos-renyi and random-gossip (default 0)");
-  cmd->add_option("--p", args->p, "erdos-renyi edge probability in (0, 1]");
-  cmd->add_option("--rows", args->rows, "torus rows (default: most square factorisation)");
-  cmd->add_option("--cols", args->cols, "torus columns");
-  cmd->add_option("--edges", args->edges, "edge-list file: lines 'i j' or 'i j w', '#' comments");
-  cmd->add_option("--period", args->period, "random-gossip: number of matchings in the period (default 64)");
+  cmd->add_option("--workers,-n", args->workers, "number of workers (edge-list: optional, else from the file)")
+      ->type_name("INT");
+  cmd->add_option("--weights", args->weights, "mixing weights: " + joined(topo::weights_names()));
+  cmd->add_option("--model-bytes", args->model_bytes, "bytes of one model message (400000 = 100k float32 parameters)")
+      ->type_name("INT")
+      ->default_str(std::to_string(kDefaultModelBytes));
+  cmd->add_option("--dot", args->dot, "write Graphviz DOT here (and a PNG next to it when 'dot' is on PATH)")
+      ->type_name("FILE");
+  cmd->add_option("--seed", args->seed, "seed for erdos-renyi and random-gossip")->type_name("INT")->default_str("0");
+  cmd->add_option("--p", args->p, "erdos-renyi edge probability in (0, 1]")->type_name("FLOAT");
+  cmd->add_option("--rows", args->rows, "torus rows (default: the most square factorisation)")->type_name("INT");
+  cmd->add_option("--cols", args->cols, "torus columns (default: the most square factorisation)")->type_name("INT");
+  cmd->add_option("--edges", args->edges, "edge-list file: lines 'i j' or 'i j w', '#' comments")->type_name("FILE");
+  cmd->add_option("--period", args->period, "random-gossip: number of matchings in the period")
+      ->type_name("INT")
+      ->default_str("64");
   cmd->allow_extras();  // unknown arguments are reported below, with exit status 2
   cmd->callback([cmd, args, &exit_code] {
     try {

@@ -109,9 +109,9 @@ int run_train(const TrainArgs& a) {
                 s.dense_flops / 1e6, s.dense_flops / std::max(1.0, s.sparse_flops));
     for (const auto& d : s.kernel_decisions) std::printf("kernels          %s\n", d.c_str());
     if (!s.sparse_model_path.empty()) {
-      std::printf("sparse model     %s: %.1f kB, %.1fx smaller than the %.1f kB of dense float32 weights\n",
+      std::printf("sparse model     %s: %.1f kB (%.1f%% of the %.1f kB of dense float32 weights)\n",
                   s.sparse_model_path.c_str(), static_cast<double>(s.sparse_model_bytes) / 1e3,
-                  static_cast<double>(s.dense_model_bytes) / std::max<double>(1.0, static_cast<double>(s.sparse_model_bytes)),
+                  100.0 * static_cast<double>(s.sparse_model_bytes) / std::max<double>(1.0, static_cast<double>(s.dense_model_bytes)),
                   static_cast<double>(s.dense_model_bytes) / 1e3);
     }
   }

@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <map>
+#include <stdexcept>
 #include <string>
 
 namespace torch::nn {
@@ -16,6 +17,13 @@ class Optimizer;
 
 namespace gossamer::train {
 
+// A file that is not a checkpoint this model can be restored from: missing, a directory, another
+// kind of file (an exported model.sparse, a config.toml), a truncated or damaged archive, or one
+// without this model's tensors. The message names the file, what it is and what was expected.
+struct CheckpointError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 struct CheckpointExtras {
   std::string meta_json = "{}";
   std::map<std::string, at::Tensor> tensors;
@@ -26,8 +34,15 @@ struct CheckpointExtras {
 void save_checkpoint(const std::string& path, const torch::nn::Module& model, const torch::optim::Optimizer* optimizer,
                      const CheckpointExtras& extras);
 
+// Throws CheckpointError if `path` cannot be a checkpoint from what its first bytes say (missing, a
+// directory, empty, an exported model.sparse, a text file, not a zip archive), naming what it is,
+// what was expected, and a checkpoint next to it if there is one. Cheap: callers check before
+// loading data. load_checkpoint checks this too.
+void check_checkpoint_file(const std::string& path);
+
 // Restores into the existing tensors IN PLACE (copy_), so views such as FlatParameters stay valid.
-// Throws std::runtime_error naming the file and the key on a missing file or a shape mismatch.
+// Throws CheckpointError naming the file (and the key on a missing tensor or a shape mismatch);
+// the file's kind is checked before LibTorch reads it, so no zip-reader message reaches the user.
 CheckpointExtras load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
                                  const std::vector<std::string>& extra_tensor_names = {});
 
