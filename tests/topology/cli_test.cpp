@@ -55,9 +55,19 @@ TEST_F(TopologyCommand, TimeVaryingAndModelBytes) {
 }
 
 TEST_F(TopologyCommand, SaysWhenUniformWeightsAreNotDoublyStochastic) {
-  const ToolResult r = gossamer("topology star --workers 5 --weights uniform");
-  EXPECT_EQ(r.status, 0) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("doubly stochastic   no (column 0 of W(0) sums to 2.2)"));
+  // Described, but refused for training (as gossamer train refuses it), and no spectral gap: for a W
+  // that does not keep the mean, 1 - ||W - 11^T/n|| is meaningless (negative on a star of 8).
+  for (const std::string n : {"5", "8"}) {
+    const ToolResult r = gossamer("topology star --workers " + n + " --weights uniform");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_THAT(r.out, HasSubstr("doubly stochastic   no (column 0 of W(0) sums to "));
+    EXPECT_THAT(r.out, HasSubstr("spectral gap        not defined: W is not doubly stochastic"));
+    EXPECT_THAT(r.out, HasSubstr("refused for training"));
+    EXPECT_THAT(r.out, HasSubstr("Use --weights metropolis"));
+  }
+  const ToolResult ok = gossamer("topology star --workers 8");
+  EXPECT_EQ(ok.status, 0) << ok.out;
+  EXPECT_THAT(ok.out, HasSubstr("doubly stochastic   yes"));
 }
 
 TEST_F(TopologyCommand, WritesDot) {

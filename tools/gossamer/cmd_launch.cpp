@@ -72,25 +72,6 @@ int comm_selftest(int timeout_ms, int fail_rank) {
 
 }  // namespace
 
-namespace {
-
-// Whether `name` is an executable in one of $PATH's folders (what execvp would find).
-bool on_path(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  if (path == nullptr) return false;
-  std::string dirs(path);
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    const size_t end = std::min(dirs.find(':', start), dirs.size());
-    const std::string dir = dirs.substr(start, end - start);
-    if (!dir.empty() && ::access((dir + "/" + name).c_str(), X_OK) == 0) return true;
-    start = end + 1;
-  }
-  return false;
-}
-
-}  // namespace
-
 void add_launch_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<comm::LaunchOptions>();
   auto grace_ms = std::make_shared<int>(static_cast<int>(opts->grace.count()));

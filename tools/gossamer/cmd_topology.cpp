@@ -90,17 +90,6 @@ topo::TopologySpec to_spec(const Args& a) {
   return s;
 }
 
-bool on_path(const std::string& program) {
-  const char* path = std::getenv("PATH");
-  if (path == nullptr) return false;
-  std::stringstream dirs(path);
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    const std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
-    if (::access(candidate.c_str(), X_OK) == 0) return true;
-  }
-  return false;
-}
-
 std::string shell_quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -137,7 +126,7 @@ void write_dot(const topo::Topology& t, const std::string& path) {
 }
 
 std::string human_bytes(double b) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
   int u = 0;
   while (b >= 1000.0 && u < 4) {
     b /= 1000.0;
@@ -177,9 +166,15 @@ void report(const topo::TopologySpec& spec, const topo::Topology& t, int64_t mod
   os.precision(6);
   std::ostringstream beta_text;  // %g-style: a tiny beta (long gossip periods) stays readable
   beta_text << beta;
-  os << "spectral gap        " << 1.0 - beta << "  (1 - beta, beta = " << beta_text.str() << " = ||"
-     << (t.is_static() ? "W" : "W(p-1)...W(0)") << " - 11^T/n||_2" << (t.is_static() ? "" : ", per period") << ")\n";
-  if (!t.is_static()) {
+  if (!violation.empty()) {
+    // 1 - ||W - 11^T/n|| measures how fast gossip reaches the mean only when W keeps the mean
+    // (doubly stochastic); otherwise it can be negative and means nothing.
+    os << "spectral gap        not defined: W is not doubly stochastic (beta = " << beta_text.str() << ")\n";
+  } else {
+    os << "spectral gap        " << 1.0 - beta << "  (1 - beta, beta = " << beta_text.str() << " = ||"
+       << (t.is_static() ? "W" : "W(p-1)...W(0)") << " - 11^T/n||_2" << (t.is_static() ? "" : ", per period") << ")\n";
+  }
+  if (!t.is_static() && violation.empty()) {
     os << "  per step          " << 1.0 - std::pow(beta, 1.0 / t.period()) << "  (1 - beta^(1/period))\n";
   }
   os << "diameter            " << (diam < 0 ? std::string("infinite (not strongly connected)") : std::to_string(diam))
@@ -234,6 +229,15 @@ void add_topology_command(CLI::App& app, int& exit_code) {
       report(spec, t, model_bytes, default_bytes);
       if (!args->dot.empty()) write_dot(t, args->dot);
       exit_code = 0;
+      const std::string violation = topo::stochasticity_violation(t, true, true);
+      if (!violation.empty()) {
+        // Described above, but not trainable: gossamer train refuses it (its workers would not
+        // average to the mean), so say so with the config-error status.
+        std::cerr << "gossamer topology: refused for training: W is not doubly stochastic (" << violation
+                  << "); gossamer train would stop with a config error. Use --weights metropolis"
+                  << (spec.weights.lazy ? " (or lazy-metropolis)" : "") << ", doubly stochastic on every graph\n";
+        exit_code = 2;
+      }
     } catch (const std::invalid_argument& e) {
       std::cerr << "gossamer topology: error: " << e.what() << "\n";
       exit_code = 2;

@@ -2,6 +2,8 @@
 // on the CLI11 app; its callback stores the process exit status in `exit_code`.
 #pragma once
 
+#include <string>
+
 namespace CLI {
 class App;
 }
@@ -13,5 +15,8 @@ void add_launch_command(CLI::App& app, int& exit_code);
 void add_topology_command(CLI::App& app, int& exit_code);
 void add_prune_command(CLI::App& app, int& exit_code);
 void add_infer_command(CLI::App& app, int& exit_code);
+
+// Whether `program` is an executable in one of $PATH's folders (what execvp would run).
+bool on_path(const std::string& program);
 
 }  // namespace gossamer::cli
