@@ -56,6 +56,7 @@ std::vector<Result> run(Backend b, const PowerSgdOptions& o, bool zero) {
 TEST(PowerSgd, OneAverageEqualsTheDenseProjectionOnEveryRankAndBothBackends) {
   PowerSgdOptions o;
   o.rank = kRank;
+  o.error_feedback = true;  // as PyTorch's hook (ours defaults to false, as compress.error_feedback)
   const auto inproc = run(Backend::InProcess, o, false);
   const auto gloo = run(Backend::Gloo, o, false);
   // Dense: P = sum_i M_i Q0; U = an orthonormal basis of its columns (QR); mean projected.
@@ -91,6 +92,7 @@ TEST(PowerSgd, OneAverageEqualsTheDenseProjectionOnEveryRankAndBothBackends) {
 TEST(PowerSgd, AnAllZeroMessageStaysZeroAndTheFirstStartStepAveragesArePlain) {
   PowerSgdOptions o;
   o.rank = kRank;
+  o.error_feedback = true;  // as PyTorch's hook (ours defaults to false, as compress.error_feedback)
   for (const auto& r : run(Backend::InProcess, o, true)) {
     EXPECT_TRUE(r.out.eq(0).all().item<bool>()) << "zero column divided without ε";
   }
