@@ -28,9 +28,9 @@ struct ToolResult {
   std::string out;  // stdout and stderr together
 };
 
-// `gossamer ARGS` through the shell (ARGS is shell text), stdout and stderr captured together.
-inline ToolResult run_gossamer(const std::string& args) {
-  const std::string cmd = tool_path() + " " + args + " 2>&1 </dev/null";
+// A shell command line, stdout and stderr captured together, stdin empty.
+inline ToolResult run_shell(const std::string& command) {
+  const std::string cmd = "(" + command + ") 2>&1 </dev/null";
   ToolResult r;
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (pipe == nullptr) return r;
@@ -41,6 +41,9 @@ inline ToolResult run_gossamer(const std::string& args) {
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   return r;
 }
+
+// `gossamer ARGS` through the shell (ARGS is shell text).
+inline ToolResult run_gossamer(const std::string& args) { return run_shell(tool_path() + " " + args); }
 
 inline std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

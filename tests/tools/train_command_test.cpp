@@ -241,18 +241,12 @@ TEST_F(TrainCommand, ResumeWithAnotherWorkerCountNamesBoth) {
 // PATH: the bare `gossamer` after `--` runs the launching binary.
 TEST(LaunchCommand, ABareGossamerRunsTheLaunchingBinaryWhenNoneIsOnPath) {
   if (!gossamer::testing::tool_built()) GTEST_SKIP() << gossamer::testing::tool_path() << " not built";
-  const std::string cmd = "env PATH=/usr/bin:/bin timeout 120 " + gossamer::testing::tool_path() +
-                          " launch --workers 2 -- gossamer comm-selftest --timeout-ms 20000 2>&1; echo exit=$?";
-  std::string out;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  char buf[4096];
-  size_t got;
-  while ((got = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, got);
-  ::pclose(pipe);
-  EXPECT_THAT(out, HasSubstr("exit=0")) << out;
-  EXPECT_THAT(out, HasSubstr("[1] comm-selftest: rank 1 of 2 ok (gloo")) << out;
-  EXPECT_THAT(out, Not(HasSubstr("cannot run 'gossamer'")));
+  const ToolResult r = gossamer::testing::run_shell("env PATH=/usr/bin:/bin timeout 120 " +
+                                                    gossamer::testing::tool_path() +
+                                                    " launch --workers 2 -- gossamer comm-selftest --timeout-ms 20000");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("[1] comm-selftest: rank 1 of 2 ok (gloo")) << r.out;
+  EXPECT_THAT(r.out, Not(HasSubstr("cannot run 'gossamer'")));
 }
 
 }  // namespace train_command_test
