@@ -159,6 +159,21 @@ std::string connectivity_violation(const Topology& t) {
 
 bool is_connected(const Topology& t) { return connectivity_violation(t).empty(); }
 
+std::string degenerate_as(const Topology& t) {
+  const int n = t.size();
+  if (!t.is_static() || n < 3) return "";
+  int min_deg = n, max_deg = 0;
+  for (int r = 0; r < n; ++r) {
+    const int d = static_cast<int>(t.out_neighbors(r, 0).size());
+    min_deg = std::min(min_deg, d);
+    max_deg = std::max(max_deg, d);
+  }
+  // A connected graph where every vertex has two neighbours, both ways, is a cycle.
+  if (t.name() != "complete" && min_deg == n - 1) return "the complete graph";
+  if (t.name() != "ring" && min_deg == 2 && max_deg == 2 && is_symmetric(t) && is_connected(t)) return "a ring";
+  return "";
+}
+
 int diameter(const Topology& t) {
   const Adjacency out = union_out(t);
   int longest = 0;

@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <optional>
 
+#include "gossamer/comm/gloo_communicator.h"
 #include "gossamer/comm/inprocess_communicator.h"
 #include "gossamer/data/dataset.h"
 #include "gossamer/optim/factory.h"
@@ -90,23 +92,12 @@ void check_topology(const config::Config& cfg, const optim::AlgorithmNeeds& need
                        " is directed: use ring, torus, hypercube or complete, or set optimizer.momentum = 0");
   }
   // A family that degenerated into another: say which graph was built.
-  if (t.is_static() && t.size() >= 3) {
-    const int n = t.size();
-    int min_deg = n, max_deg = 0;
-    for (int r = 0; r < n; ++r) {
-      const int d = static_cast<int>(t.out_neighbors(r, 0).size());
-      min_deg = std::min(min_deg, d);
-      max_deg = std::max(max_deg, d);
-    }
-    std::string built;
-    if (min_deg == n - 1 && cfg.cluster.topology != "complete") built = "the complete graph";
-    else if (min_deg == 2 && max_deg == 2 && cfg.cluster.topology != "ring" && topology::is_symmetric(t)) built = "a ring";
-    if (!built.empty()) {
-      notes.push_back("cluster.topology = " + quoted(cfg.cluster.topology) + " with " + std::to_string(n) +
-                      " workers builds " + built + " (every worker has " + std::to_string(min_deg) +
-                      " neighbours, spectral gap " + std::to_string(topology::spectral_gap(t)) +
-                      "); this run trains on that graph");
-    }
+  const std::string built = topology::degenerate_as(t);
+  if (!built.empty()) {
+    notes.push_back("cluster.topology = " + quoted(cfg.cluster.topology) + " with " + std::to_string(t.size()) +
+                    " workers builds " + built + " (every worker has " +
+                    std::to_string(t.out_neighbors(0, 0).size()) + " neighbours, spectral gap " +
+                    std::to_string(topology::spectral_gap(t)) + "); this run trains on that graph");
   }
 }
 
@@ -129,6 +120,45 @@ void note_unused_keys(const config::Config& cfg, bool gossips, std::vector<std::
   if (one && cfg.compress.method != "none") {
     notes.push_back("compress.method = " + quoted(cfg.compress.method) +
                     " is not used with cluster.workers = 1: one worker sends no messages");
+  }
+}
+
+bool power_of_two(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
+
+// WAGMA's butterfly groups, and the processes a launcher started for the Gloo backend.
+void check_groups_and_launch(const config::Config& cfg, std::vector<std::string>& problems) {
+  const int64_t n = cfg.cluster.workers;
+  if (n > 1 && cfg.optimizer.algorithm == "wagma") {
+    const int64_t g = cfg.optimizer.group_size;
+    if (!power_of_two(n)) {
+      problems.push_back("optimizer.algorithm = \"wagma\" forms butterfly groups over the rank bits and needs a "
+                         "power-of-two cluster.workers; it is " + std::to_string(n) +
+                         ": use 2, 4, 8, 16, ... workers, or another algorithm (local-sgd, gossip-pga)");
+    } else if (!power_of_two(g) || g > n) {
+      problems.push_back("optimizer.group_size = " + std::to_string(g) + " must be a power of two no larger than "
+                         "cluster.workers = " + std::to_string(n) + " (wagma's groups split the workers evenly)");
+    }
+  }
+  if (cfg.cluster.backend == "gloo") {
+    const bool launched = std::getenv("WORLD_SIZE") || std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE");
+    if (!launched && n > 1) {
+      problems.push_back("cluster.backend = \"gloo\" runs one process per worker and none was started by a "
+                         "launcher (no WORLD_SIZE): run gossamer launch --workers " + std::to_string(n) +
+                         " -- gossamer train CONFIG, or set cluster.backend = \"inprocess\"");
+      return;
+    }
+    try {
+      const comm::LaunchEnv env = comm::read_launch_env();
+      if (env.world_size != n) {
+        problems.push_back("cluster.workers = " + std::to_string(n) + " but the launcher started " +
+                           std::to_string(env.world_size) + " processes (WORLD_SIZE): launch with gossamer launch "
+                           "--workers " + std::to_string(n) + ", or --set cluster.workers=" +
+                           std::to_string(env.world_size));
+      }
+    } catch (const std::invalid_argument& e) {
+      problems.push_back("cluster.backend = \"gloo\" runs one process per worker, started by a launcher: " +
+                         std::string(e.what()));
+    }
   }
 }
 
@@ -254,6 +284,7 @@ PreflightReport preflight(const config::Config& cfg, bool resume) {
            : optim::AlgorithmNeeds{};
   check_local_optimizer(cfg, needs, problems);
   check_exact_mixing(cfg, needs, problems);
+  check_groups_and_launch(cfg, problems);
 
   std::optional<topology::Topology> topo;
   if (many && gossips) {

@@ -191,9 +191,15 @@ TEST_F(TrainCommand, AlgorithmNeedsAreCheckedWithTheRestOfTheConfiguration) {
        "hypercube needs a power-of-two number of workers"},
       {"--set optimizer.algorithm=choco --set compress.method=sign --set cluster.topology=one-peer-exponential",
        "optimizer.algorithm = \"choco\" needs one fixed mixing matrix"},
-      // Only a constructor knows this one: the dry build finds it before the data loads.
       {"--set optimizer.algorithm=wagma --set cluster.workers=6 --set optimizer.group_size=4",
-       "this configuration cannot run (optimizer.algorithm = \"wagma\", cluster.workers = 6)"},
+       "optimizer.algorithm = \"wagma\" forms butterfly groups over the rank bits and needs a power-of-two "
+       "cluster.workers; it is 6"},
+      {"--set cluster.backend=gloo", "cluster.backend = \"gloo\" runs one process per worker and none was started "
+                                     "by a launcher (no WORLD_SIZE): run gossamer launch --workers 4"},
+      // Only a constructor (the pruner's) knows this one: the dry build finds it before the data loads.
+      {"--set sparse.method=rigl --set sparse.allocation=global",
+       "this configuration cannot run (optimizer.algorithm = \"parallel-sgd\", cluster.workers = 4): "
+       "sparse.allocation = \"global\" ranks trained weights, but rigl starts from a random sparse model"},
   };
   for (const auto& c : cases) {
     const ToolResult r = train("--set cluster.workers=4 " + c.set);

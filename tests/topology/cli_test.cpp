@@ -42,7 +42,7 @@ TEST_F(TopologyCommand, ReportsTheRing) {
   EXPECT_THAT(r.out, HasSubstr("spectral gap        0.195262"));  // 1 - (1/3 + 2/3 cos(pi/4))
   EXPECT_THAT(r.out, HasSubstr("diameter            4"));
   EXPECT_THAT(r.out, HasSubstr("doubly stochastic   yes"));
-  EXPECT_THAT(r.out, HasSubstr("bytes/worker/step   800000 B"));
+  EXPECT_THAT(r.out, HasSubstr("bytes/worker/step   800000 B (800.00 kB)"));  // kB, as every other command
   EXPECT_THAT(r.out, HasSubstr("default: a 100k-parameter float32 model"));
 }
 
@@ -52,6 +52,17 @@ TEST_F(TopologyCommand, TimeVaryingAndModelBytes) {
   EXPECT_THAT(r.out, HasSubstr("period              4 steps"));
   EXPECT_THAT(r.out, HasSubstr("spectral gap        1.000000"));
   EXPECT_THAT(r.out, HasSubstr("bytes/worker/step   1000 B"));
+}
+
+TEST_F(TopologyCommand, SaysWhenAFamilyDegeneratesIntoAnother) {
+  ToolResult r = gossamer("topology torus --workers 7");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("topology            torus (with 7 workers this is a ring)"));
+  EXPECT_THAT(r.out, HasSubstr("shape               1 x 7"));
+  r = gossamer("topology exponential --workers 3");
+  EXPECT_THAT(r.out, HasSubstr("(with 3 workers this is the complete graph)"));
+  r = gossamer("topology torus --workers 9");
+  EXPECT_THAT(r.out, HasSubstr("topology            torus\n"));
 }
 
 TEST_F(TopologyCommand, SaysWhenUniformWeightsAreNotDoublyStochastic) {

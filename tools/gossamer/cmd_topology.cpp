@@ -146,7 +146,10 @@ void report(const topo::TopologySpec& spec, const topo::Topology& t, int64_t mod
   std::ostringstream os;
   os.setf(std::ios::fixed);
   os.precision(6);
-  os << "topology            " << t.name() << "\n";
+  const std::string built = topo::degenerate_as(t);
+  os << "topology            " << t.name() << (built.empty() ? "" : " (with " + std::to_string(t.size()) +
+                                                                      " workers this is " + built + ")")
+     << "\n";
   os << "workers             " << t.size() << "\n";
   if (spec.name == "torus") {
     const auto [r, c] = topo::torus_shape(t.size(), spec.rows, spec.cols);

@@ -69,6 +69,11 @@ double mixing_beta(const Topology& t);
 double spectral_gap(const Topology& t);
 double spectral_gap(const MixingMatrix& w);
 
+// When a static topology's graph is a simpler family than its name says (a torus of 7 workers is
+// a 1 x 7 torus, i.e. a ring; an exponential graph of 3 is complete): "a ring" or "the complete
+// graph". Empty when the graph is what its name says, or the topology changes with the step.
+std::string degenerate_as(const Topology& t);
+
 // Throws std::invalid_argument naming the topology and the first problem:
 // - some row or column sum differs from 1 (the worst one is named). allow_column_stochastic = true
 //   accepts matrices whose columns sum to 1 but whose rows do not (push-sum style).
