@@ -19,8 +19,12 @@ void check_optimizer_config(const config::Config& cfg) {
   if (std::find(names.begin(), names.end(), cfg.optimizer.algorithm) != names.end()) return;
   std::string known;
   for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+  const bool local_name = cfg.optimizer.algorithm == "sgd" || cfg.optimizer.algorithm == "adamw";
   throw config::ConfigError("config: optimizer.algorithm = \"" + cfg.optimizer.algorithm + "\" is not one of: " +
-                            known);
+                            known +
+                            (local_name ? " (the local optimizer, sgd or adamw, is optimizer.name; the algorithm "
+                                          "says how workers combine their updates)"
+                                        : ""));
 }
 
 std::unique_ptr<torch::optim::Optimizer> make_local_optimizer(const config::OptimizerConfig& c, at::Tensor flat) {

@@ -291,10 +291,13 @@ PreflightReport preflight(const config::Config& cfg, bool resume) {
     try {
       topo = build_topology(cfg);
     } catch (const std::invalid_argument& e) {
-      problems.push_back("cluster.topology = " + quoted(cfg.cluster.topology) + " with cluster.workers = " +
-                         std::to_string(cfg.cluster.workers) + " and cluster.weights = " + quoted(cfg.cluster.weights) +
-                         ": " + e.what() + " (see gossamer topology " + cfg.cluster.topology + " --workers " +
-                         std::to_string(cfg.cluster.workers) + ")");
+      const auto names = topology::topology_names();
+      const bool known = std::find(names.begin(), names.end(), cfg.cluster.topology) != names.end();
+      problems.push_back(known ? "cluster.topology = " + quoted(cfg.cluster.topology) + " with cluster.workers = " +
+                                     std::to_string(cfg.cluster.workers) + " and cluster.weights = " +
+                                     quoted(cfg.cluster.weights) + ": " + e.what() + " (see gossamer topology " +
+                                     cfg.cluster.topology + " --workers " + std::to_string(cfg.cluster.workers) + ")"
+                               : "cluster.topology = " + quoted(cfg.cluster.topology) + ": " + e.what());
     }
     if (topo) {
       check_topology(cfg, needs, *topo, problems, report.notes);

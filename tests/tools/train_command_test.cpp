@@ -218,6 +218,19 @@ TEST_F(TrainCommand, SeveralBadValuesAreReportedTogether) {
   EXPECT_THAT(r.out, HasSubstr("data.order = \"sorted\""));
 }
 
+TEST_F(TrainCommand, ValuesThatBelongElsewhereSaySo) {
+  ToolResult r = run_gossamer("train --resume " + root_.string());
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("--resume " + root_.string() + ": not a run folder (it has no config.toml)"));
+  r = train("--set optimizer.algorithm=sgd");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("the local optimizer, sgd or adamw, is optimizer.name"));
+  r = train("--set cluster.workers=4 --set optimizer.algorithm=dsgd --set cluster.topology=mesh");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("cluster.topology = \"mesh\": unknown topology 'mesh'; use one of: ring"));
+  EXPECT_THAT(r.out, Not(HasSubstr("gossamer topology mesh")));
+}
+
 TEST_F(TrainCommand, NotesKeysThatDoNotApplyAndTopologiesThatDegenerate) {
   ToolResult r = train("--set train.max_steps=1 --set cluster.workers=2 --set optimizer.algorithm=local-sgd "
                        "--set cluster.topology=torus");

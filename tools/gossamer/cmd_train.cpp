@@ -35,7 +35,13 @@ int run_train(const TrainArgs& a) {
   std::vector<std::string> overrides = a.overrides;
   if (!a.resume_dir.empty()) {
     // The run directory keeps the configuration it was started with.
-    if (path.empty()) path = a.resume_dir + "/config.toml";
+    if (path.empty()) {
+      path = a.resume_dir + "/config.toml";
+      if (!std::filesystem::exists(path)) {
+        throw config::ConfigError("--resume " + a.resume_dir + ": not a run folder (it has no config.toml); give "
+                                  "the output.dir of a run that gossamer train started");
+      }
+    }
     overrides.push_back("output.dir=\"" + a.resume_dir + "\"");
   }
   if (path.empty()) throw CLI::ValidationError("train", "CONFIG is required unless --resume DIR is given");
