@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <sstream>
 
 #include "gossamer/comm/gloo_communicator.h"
 #include "gossamer/comm/inprocess_communicator.h"
@@ -26,6 +27,13 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+
+// A number as a user would write it (0.9, not 0.900000).
+std::string number(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
 
 bool given(const config::Config& cfg, const std::string& key) {
   return std::find(cfg.given_keys.begin(), cfg.given_keys.end(), key) != cfg.given_keys.end();
@@ -52,7 +60,7 @@ void check_local_optimizer(const config::Config& cfg, const optim::AlgorithmNeed
   }
   if (!needs.momentum_allowed && o.momentum != 0) {
     problems.push_back(alg + " is defined for plain gradient steps; optimizer.momentum = " +
-                       std::to_string(o.momentum) + " cannot be used: set optimizer.momentum = 0 (and nesterov = "
+                       number(o.momentum) + " cannot be used: set optimizer.momentum = 0 (and nesterov = "
                        "false), or use an algorithm with momentum (dsgd, decentlam)");
   }
 }
@@ -87,7 +95,7 @@ void check_topology(const config::Config& cfg, const optim::AlgorithmNeeds& need
                        "gradient-tracking, which accepts directed graphs");
   }
   if (needs.symmetric_with_momentum && cfg.optimizer.momentum > 0 && !topology::is_symmetric(t)) {
-    problems.push_back(alg + " with optimizer.momentum = " + std::to_string(cfg.optimizer.momentum) +
+    problems.push_back(alg + " with optimizer.momentum = " + number(cfg.optimizer.momentum) +
                        " needs a symmetric W; cluster.topology = " + quoted(cfg.cluster.topology) +
                        " is directed: use ring, torus, hypercube or complete, or set optimizer.momentum = 0");
   }
@@ -97,7 +105,7 @@ void check_topology(const config::Config& cfg, const optim::AlgorithmNeeds& need
     notes.push_back("cluster.topology = " + quoted(cfg.cluster.topology) + " with " + std::to_string(t.size()) +
                     " workers builds " + built + " (every worker has " +
                     std::to_string(t.out_neighbors(0, 0).size()) + " neighbours, spectral gap " +
-                    std::to_string(topology::spectral_gap(t)) + "); this run trains on that graph");
+                    number(topology::spectral_gap(t)) + "); this run trains on that graph");
   }
 }
 
