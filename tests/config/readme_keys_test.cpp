@@ -62,4 +62,19 @@ TEST(Readme, KeyTableNamesEveryConfigKey) {
   EXPECT_TRUE(missing.empty()) << "README.md's key table does not name:" << list;
 }
 
+// Multi-worker runs write checkpoint-rank<R>.pt: every place that tells a user where checkpoints
+// are names that file too, not only one worker's checkpoint.pt.
+TEST(Readme, CheckpointNamesIncludeTheMultiWorkerFiles) {
+  std::ifstream in(std::string(GOSSAMER_SOURCE_DIR) + "/README.md");
+  std::string line;
+  int places = 0;
+  while (std::getline(in, line)) {
+    if (line.find("--resume DIR` continues") == std::string::npos && line.find("- `checkpoint.pt`") == std::string::npos)
+      continue;
+    ++places;
+    EXPECT_NE(line.find("checkpoint-rank<R>.pt"), std::string::npos) << line;
+  }
+  EXPECT_EQ(places, 2);
+}
+
 }  // namespace readme_keys_test
