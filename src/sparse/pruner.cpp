@@ -481,14 +481,17 @@ void Pruner::finish(int64_t steps_done, const std::vector<at::Tensor>& optimizer
 
 void Pruner::make_deployable(at::Tensor& flat) const {
   if (!enabled()) return;
+  flat.mul_(deployable_mask(flat));
+}
+
+at::Tensor Pruner::deployable_mask(const at::Tensor& flat) const {
   if (spec_.method == PruneMethod::SrSte) {
     at::Tensor m = at::empty_like(flat);
     srste_mask_from(flat, m);
-    flat.mul_(m);
-  } else {
-    // Parallel GaP inside a phase: the model every worker agrees on is the common sparse one.
-    flat.mul_(parallel_gap() ? common_ : mask_);
+    return m;
   }
+  // Parallel GaP inside a phase: the model every worker agrees on is the common sparse one.
+  return parallel_gap() ? common_ : mask_;
 }
 
 SparsityReport Pruner::report() const { return sparsity_report(layers_, mask_, ctx_.uses); }

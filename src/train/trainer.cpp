@@ -592,10 +592,12 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
       s.pruner->make_deployable(s.flat->values());
       summary.sparse_model_path = s.out_dir + "/model.sparse";
       if (s.logger()) {
+        // The deployed model's mask, not this worker's (parallel GaP mid-phase keeps more).
+        const at::Tensor deployed = s.pruner->deployable_mask(s.flat->values());
         std::map<std::string, at::Tensor> masks;
         for (size_t i = 0; i < s.pruner->layers().size(); ++i) {
           const auto& l = s.pruner->layers()[i];
-          masks[l.name] = s.pruner->mask().narrow(0, l.offset, l.numel).view(l.shape);
+          masks[l.name] = deployed.narrow(0, l.offset, l.numel).view(l.shape);
         }
         summary.sparse_model_bytes = sparse::export_sparse_model(summary.sparse_model_path, s.spec, *s.model, masks);
       }

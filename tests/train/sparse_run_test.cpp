@@ -202,6 +202,26 @@ TEST(SparseRun, ParallelGapGivesOneMaskOnBothBackendsAndResumesExactly) {
   cfg.output.dir = c_dir;
   cfg.train.max_steps = 3;
   run_cluster(&comm::run_inprocess, cfg, parts, test, topo);
+  {
+    // Stopped mid-phase, rank 0 still grows the first layer (its own mask keeps all of it); the
+    // exported model is the deployed one, with the common mask.
+    models::ModelSpec mspec;
+    mspec.name = "mlp";
+    mspec.hidden = {32};
+    auto model = models::make_model(mspec);
+    const auto ex = train::load_checkpoint(c_dir + "/checkpoint-rank0.pt", *model, nullptr,
+                                           {"sparse.mask", "sparse.sad_reference", "sparse.gap_common"});
+    const int64_t first = 784 * 32;
+    ASSERT_EQ(ex.tensors.at("sparse.mask").narrow(0, 0, first).sum().item<int64_t>(), first) << "not mid-phase";
+    const int64_t common_kept = ex.tensors.at("sparse.gap_common").narrow(0, 0, first).sum().item<int64_t>();
+    ASSERT_LT(common_kept, first);
+    const sparse::SparseModel exported = sparse::load_sparse_model(c_dir + "/model.sparse");
+    int64_t exported_kept = -1;
+    for (const auto& [name, csr] : exported.sparse) {
+      if (csr.rows * csr.cols == first) exported_kept = csr.nnz();
+    }
+    EXPECT_EQ(exported_kept, common_kept);
+  }
   cfg.train.max_steps = 0;
   run_cluster(&comm::run_inprocess, cfg, parts, test, topo, /*resume=*/true);
   const auto ma = read_metrics(a_dir + "/metrics.jsonl"), mb = read_metrics(b_dir + "/metrics.jsonl"),

@@ -109,6 +109,9 @@ class Pruner {
   // Applies to `flat` (a copy of some weights, e.g. the mean model) what deployment would: SR-STE's
   // N:M mask computed from those weights; the current mask for every other method.
   void make_deployable(at::Tensor& flat) const;
+  // The mask make_deployable applies to `flat`: SR-STE's N:M mask of those weights, parallel GaP's
+  // common mask (inside a phase a worker's own mask also keeps its grown partition), else mask().
+  at::Tensor deployable_mask(const at::Tensor& flat) const;
 
   // [numel], 1 = kept; ones outside the pruned layers.
   const at::Tensor& mask() const { return mask_; }
