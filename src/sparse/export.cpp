@@ -155,91 +155,102 @@ SparseModel load_sparse_model(const std::string& path) {
 
   SparseModel out;
   out.file_bytes = static_cast<int64_t>(file.size());
-  const auto& m = header.at("model");
-  out.spec.name = m.at("name").get<std::string>();
-  out.spec.input_shape = m.at("input_shape").get<std::vector<int64_t>>();
-  out.spec.num_classes = m.at("num_classes").get<int64_t>();
-  out.spec.hidden = m.at("hidden").get<std::vector<int64_t>>();
-  out.spec.width = m.at("width").get<int64_t>();
-  out.model = models::make_model(out.spec);
-  auto tensors = named_tensors(*out.model);
-  size_t restored = 0;
-  at::NoGradGuard no_grad;
-  for (const auto& entry : header.at("tensors")) {
-    const auto name = entry.at("name").get<std::string>();
-    const auto shape = entry.at("shape").get<std::vector<int64_t>>();
-    const size_t offset = entry.at("offset").get<size_t>(), bytes = entry.at("bytes").get<size_t>();
-    if (offset + bytes > payload_bytes) throw fail("tensor '" + name + "' lies outside the payload");
-    auto it = tensors.find(name);
-    if (it == tensors.end() || it->second.sizes().vec() != shape) {
-      throw fail("tensor '" + name + "' does not match model '" + out.spec.name + "'");
-    }
-    const char* p = payload + offset;
-    at::Tensor target = it->second;
-    const auto encoding = entry.at("encoding").get<std::string>();
-    out.encodings[name] = encoding;
-    if (encoding == "csr") {
-      const int64_t rows = shape[0], cols = target.numel() / rows, nnz = entry.at("nnz").get<int64_t>();
-      const int64_t index_bytes = entry.at("index_bytes").get<int64_t>();
-      const size_t need = static_cast<size_t>((rows + 1) * 4 + nnz * index_bytes + nnz * 4);
-      if (need != bytes) throw fail("tensor '" + name + "' has an inconsistent size");
-      std::vector<int32_t> row_ptr(static_cast<size_t>(rows + 1)), col_idx(static_cast<size_t>(nnz));
-      std::memcpy(row_ptr.data(), p, row_ptr.size() * 4);
-      p += row_ptr.size() * 4;
-      for (int64_t k = 0; k < nnz; ++k) {
-        if (index_bytes == 2) {
-          uint16_t c;
-          std::memcpy(&c, p + 2 * k, 2);
-          col_idx[static_cast<size_t>(k)] = c;
-        } else {
-          std::memcpy(&col_idx[static_cast<size_t>(k)], p + 4 * k, 4);
+  // A header that parses as JSON can still lack a field or hold the wrong type in one.
+  try {
+    const auto& m = header.at("model");
+    out.spec.name = m.at("name").get<std::string>();
+    out.spec.input_shape = m.at("input_shape").get<std::vector<int64_t>>();
+    out.spec.num_classes = m.at("num_classes").get<int64_t>();
+    out.spec.hidden = m.at("hidden").get<std::vector<int64_t>>();
+    out.spec.width = m.at("width").get<int64_t>();
+    out.model = models::make_model(out.spec);
+    auto tensors = named_tensors(*out.model);
+    size_t restored = 0;
+    at::NoGradGuard no_grad;
+    for (const auto& entry : header.at("tensors")) {
+      const auto name = entry.at("name").get<std::string>();
+      const auto shape = entry.at("shape").get<std::vector<int64_t>>();
+      const size_t offset = entry.at("offset").get<size_t>(), bytes = entry.at("bytes").get<size_t>();
+      if (offset + bytes > payload_bytes) throw fail("tensor '" + name + "' lies outside the payload");
+      auto it = tensors.find(name);
+      if (it == tensors.end() || it->second.sizes().vec() != shape) {
+        throw fail("tensor '" + name + "' does not match model '" + out.spec.name + "'");
+      }
+      const char* p = payload + offset;
+      at::Tensor target = it->second;
+      const auto encoding = entry.at("encoding").get<std::string>();
+      out.encodings[name] = encoding;
+      if (encoding == "csr") {
+        if (shape.empty() || shape[0] < 1) throw fail("tensor '" + name + "' is stored as CSR but has no rows");
+        const int64_t rows = shape[0], cols = target.numel() / rows, nnz = entry.at("nnz").get<int64_t>();
+        if (nnz < 0 || nnz > target.numel()) throw fail("tensor '" + name + "' has an inconsistent size");
+        const int64_t index_bytes = entry.at("index_bytes").get<int64_t>();
+        if (index_bytes != 2 && index_bytes != 4) {
+          throw fail("tensor '" + name + "' has index_bytes " + std::to_string(index_bytes) + " (2 or 4)");
         }
+        const size_t need = static_cast<size_t>((rows + 1) * 4 + nnz * index_bytes + nnz * 4);
+        if (need != bytes) throw fail("tensor '" + name + "' has an inconsistent size");
+        std::vector<int32_t> row_ptr(static_cast<size_t>(rows + 1)), col_idx(static_cast<size_t>(nnz));
+        std::memcpy(row_ptr.data(), p, row_ptr.size() * 4);
+        p += row_ptr.size() * 4;
+        for (int64_t k = 0; k < nnz; ++k) {
+          if (index_bytes == 2) {
+            uint16_t c;
+            std::memcpy(&c, p + 2 * k, 2);
+            col_idx[static_cast<size_t>(k)] = c;
+          } else {
+            std::memcpy(&col_idx[static_cast<size_t>(k)], p + 4 * k, 4);
+          }
+        }
+        p += nnz * index_bytes;
+        at::Tensor values = at::empty({nnz}, at::kFloat);
+        std::memcpy(values.data_ptr<float>(), p, static_cast<size_t>(nnz) * 4);
+        kernels::CsrWeight csr;
+        try {
+          csr = kernels::csr_from_parts(rows, cols, std::move(row_ptr), std::move(col_idx), values);
+        } catch (const std::exception& e) {
+          throw fail("tensor '" + name + "': " + e.what());
+        }
+        target.copy_(kernels::csr_to_dense(csr).view(shape));
+        out.sparse.emplace(name, std::move(csr));
+      } else if (encoding == "masked" && version >= kVersionMasked) {
+        if (shape.empty() || shape[0] < 1) throw fail("tensor '" + name + "' is masked but has no rows");
+        const int64_t numel = target.numel(), rows = shape[0], cols = numel / rows, nnz = entry.at("nnz").get<int64_t>();
+        if (nnz < 0 || nnz > numel) throw fail("tensor '" + name + "' has an inconsistent size");
+        if (bytes != masked_bytes(numel)) throw fail("tensor '" + name + "' has an inconsistent size");
+        at::Tensor values = at::empty({rows, cols}, at::kFloat);
+        std::memcpy(values.data_ptr<float>(), p, static_cast<size_t>(numel) * 4);
+        at::Tensor bits = at::empty({(numel + 7) / 8}, at::kByte);
+        std::memcpy(bits.data_ptr<uint8_t>(), p + numel * 4, static_cast<size_t>(bits.numel()));
+        at::Tensor mask = at::empty({rows, cols}, at::kFloat);
+        unpack_mask_bits(bits, mask);
+        if (mask.sum().item<double>() != static_cast<double>(nnz)) {
+          throw fail("tensor '" + name + "': the mask keeps a different number of weights than the header says");
+        }
+        kernels::CsrWeight csr;
+        try {
+          csr = kernels::csr_from_dense(values, mask);
+        } catch (const std::exception& e) {
+          throw fail("tensor '" + name + "': " + e.what());
+        }
+        target.copy_(values.view(shape));
+        out.sparse.emplace(name, std::move(csr));
+      } else if (encoding == "dense") {
+        if (bytes != static_cast<size_t>(target.numel()) * 4) throw fail("tensor '" + name + "' has an inconsistent size");
+        at::Tensor src = at::empty(shape, at::kFloat);
+        std::memcpy(src.data_ptr<float>(), p, bytes);
+        target.copy_(src);
+      } else {
+        throw fail("tensor '" + name + "' has encoding '" + encoding + "', which version " + std::to_string(version) +
+                   " files do not have");
       }
-      p += nnz * index_bytes;
-      at::Tensor values = at::empty({nnz}, at::kFloat);
-      std::memcpy(values.data_ptr<float>(), p, static_cast<size_t>(nnz) * 4);
-      kernels::CsrWeight csr;
-      try {
-        csr = kernels::csr_from_parts(rows, cols, std::move(row_ptr), std::move(col_idx), values);
-      } catch (const std::exception& e) {
-        throw fail("tensor '" + name + "': " + e.what());
-      }
-      target.copy_(kernels::csr_to_dense(csr).view(shape));
-      out.sparse.emplace(name, std::move(csr));
-    } else if (encoding == "masked" && version >= kVersionMasked) {
-      if (shape.empty() || shape[0] < 1) throw fail("tensor '" + name + "' is masked but has no rows");
-      const int64_t numel = target.numel(), rows = shape[0], cols = numel / rows, nnz = entry.at("nnz").get<int64_t>();
-      if (bytes != masked_bytes(numel)) throw fail("tensor '" + name + "' has an inconsistent size");
-      at::Tensor values = at::empty({rows, cols}, at::kFloat);
-      std::memcpy(values.data_ptr<float>(), p, static_cast<size_t>(numel) * 4);
-      at::Tensor bits = at::empty({(numel + 7) / 8}, at::kByte);
-      std::memcpy(bits.data_ptr<uint8_t>(), p + numel * 4, static_cast<size_t>(bits.numel()));
-      at::Tensor mask = at::empty({rows, cols}, at::kFloat);
-      unpack_mask_bits(bits, mask);
-      if (mask.sum().item<double>() != static_cast<double>(nnz)) {
-        throw fail("tensor '" + name + "': the mask keeps a different number of weights than the header says");
-      }
-      kernels::CsrWeight csr;
-      try {
-        csr = kernels::csr_from_dense(values, mask);
-      } catch (const std::exception& e) {
-        throw fail("tensor '" + name + "': " + e.what());
-      }
-      target.copy_(values.view(shape));
-      out.sparse.emplace(name, std::move(csr));
-    } else if (encoding == "dense") {
-      if (bytes != static_cast<size_t>(target.numel()) * 4) throw fail("tensor '" + name + "' has an inconsistent size");
-      at::Tensor src = at::empty(shape, at::kFloat);
-      std::memcpy(src.data_ptr<float>(), p, bytes);
-      target.copy_(src);
-    } else {
-      throw fail("tensor '" + name + "' has encoding '" + encoding + "', which version " + std::to_string(version) +
-                 " files do not have");
+      ++restored;
     }
-    ++restored;
+    if (restored != tensors.size()) throw fail("holds " + std::to_string(restored) + " tensors, the model has " +
+                                               std::to_string(tensors.size()));
+  } catch (const nlohmann::json::exception& e) {
+    throw fail(std::string("corrupt header: ") + e.what());
   }
-  if (restored != tensors.size()) throw fail("holds " + std::to_string(restored) + " tensors, the model has " +
-                                             std::to_string(tensors.size()));
   out.model->eval();
   return out;
 }

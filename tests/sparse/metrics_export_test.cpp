@@ -8,9 +8,12 @@
 
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -422,3 +425,64 @@ TEST_F(SparseModelErrors, HeaderNamingAnotherModel) {
   bytes += good_.substr(payload_at_);
   expect_load_error(damaged("other_model", bytes), "does not match model 'mlp'");
 }
+
+namespace header_edit_test {
+
+// `path` with its JSON header replaced by edit(header) (the payload and its checksum unchanged).
+void rewrite_header(const std::string& path, const std::function<void(nlohmann::json&)>& edit) {
+  const std::string file = read_bytes(path);
+  uint64_t header_bytes;
+  std::memcpy(&header_bytes, file.data() + 12, 8);
+  nlohmann::json header = nlohmann::json::parse(file.substr(20, header_bytes));
+  edit(header);
+  const std::string text = header.dump();
+  std::string out = file.substr(0, 12);
+  const uint64_t n = text.size();
+  out.append(reinterpret_cast<const char*>(&n), 8);
+  out += text;
+  out += file.substr(20 + header_bytes);
+  write_bytes(path, out);
+}
+
+// A header edited by hand or damaged: every field that would index or size memory is checked, and
+// the error names the file (no crash, no out-of-bounds read, no bare JSON exception).
+TEST(SparseModelExport, AHeaderWithImpossibleFieldsIsRefusedNamingTheFile) {
+  models::ModelSpec spec;
+  spec.name = "resnet20";
+  spec.width = 4;
+  auto model = models::make_model(spec);
+  std::map<std::string, at::Tensor> masks;
+  for (const auto& p : model->named_parameters()) {
+    // Every 10th weight kept: sparse enough to be stored as CSR.
+    if (p.key() == "conv1.weight") masks[p.key()] = (torch::arange(p.value().numel()) % 10 == 0).to(at::kFloat);
+  }
+  ASSERT_EQ(masks.size(), 1u);
+  const std::string good = temp_path("header_good.gsm");
+  export_sparse_model(good, spec, *model, masks);
+  ASSERT_EQ(load_sparse_model(good).encodings.at("conv1.weight"), "csr");
+  auto edited = [&](const std::string& name, const std::function<void(nlohmann::json&)>& edit) {
+    const std::string path = temp_path("header_" + name + ".gsm");
+    write_bytes(path, read_bytes(good));
+    rewrite_header(path, edit);
+    return path;
+  };
+  auto entry = [](nlohmann::json& h, const std::string& suffix) -> nlohmann::json& {
+    for (auto& e : h["tensors"]) {
+      const std::string n = e["name"];
+      if (n.size() >= suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) return e;
+    }
+    throw std::logic_error("no tensor ending in " + suffix);
+  };
+  // A 0-d buffer (BatchNorm's step count) claimed to be CSR: it has no rows to index.
+  expect_load_error(edited("scalar_csr", [&](nlohmann::json& h) { entry(h, "num_batches_tracked")["encoding"] = "csr"; }),
+                    "is stored as CSR but has no rows");
+  expect_load_error(edited("index_bytes", [&](nlohmann::json& h) { entry(h, "conv1.weight")["index_bytes"] = 1; }),
+                    "index_bytes 1 (2 or 4)");
+  expect_load_error(edited("nnz", [&](nlohmann::json& h) { entry(h, "conv1.weight")["nnz"] = -5; }),
+                    "inconsistent size");
+  expect_load_error(edited("nnz_type", [&](nlohmann::json& h) { entry(h, "conv1.weight")["nnz"] = "many"; }),
+                    "corrupt header");
+  expect_load_error(edited("no_model", [&](nlohmann::json& h) { h.erase("model"); }), "corrupt header");
+}
+
+}  // namespace header_edit_test
