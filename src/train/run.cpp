@@ -2,7 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <mutex>
+#include <thread>
 #include <stdexcept>
 
 #include "gossamer/comm/communicator.h"
@@ -56,11 +59,27 @@ RunSummary run_training(const config::Config& cfg, bool resume, const std::atomi
   const int workers = static_cast<int>(cfg.cluster.workers);
   const bool gloo = cfg.cluster.backend == "gloo";
   // In-process workers share the cores: by default one intra-op thread each.
-  const int threads =
-      configure_threads(cfg.train.threads > 0 || workers == 1 || gloo ? cfg.train.threads : 1, cfg.train.blas_threads);
+  // In-process workers share the cores: by default one intra-op thread each. Gloo processes on one
+  // machine share them too: by default the cores divided by the local processes (LOCAL_WORLD_SIZE,
+  // set by gossamer launch and torchrun), or every process would spin on every core.
+  int64_t requested = cfg.train.threads;
+  std::string why;
+  if (requested == 0 && workers > 1 && !gloo) requested = 1;
+  if (requested == 0 && gloo) {
+    const char* local = std::getenv("LOCAL_WORLD_SIZE");
+    const int64_t local_workers = local ? std::max<int64_t>(1, std::atoll(local)) : 1;
+    const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+    requested = std::max<int64_t>(1, cores / local_workers);
+    if (local_workers > 1) {
+      why = "; " + std::to_string(local_workers) + " local Gloo workers share " + std::to_string(cores) +
+            " cores (train.threads changes it)";
+    }
+  }
+  const int threads = configure_threads(requested, cfg.train.blas_threads);
   util::log_info("loading Fashion-MNIST from " + cfg.data.path + " (" + std::to_string(threads) +
                  " intra-op thread(s) per worker, BLAS threads " +
-                 (cfg.train.blas_threads > 0 ? std::to_string(cfg.train.blas_threads) : std::string("default")) + ")");
+                 (cfg.train.blas_threads > 0 ? std::to_string(cfg.train.blas_threads) : std::string("default")) + why +
+                 ")");
   data::FashionMnist fm = data::load_fashion_mnist(cfg.data.path);
   const data::Dataset train = first_samples(fm.train, cfg.data.train_limit);
   const data::Dataset test = first_samples(fm.test, cfg.data.test_limit);
