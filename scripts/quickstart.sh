@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
-JOBS=${JOBS:-$(nproc)} BUILD_DIR=build bash scripts/build.sh
+# Only the tool: the tests and benchmarks are scripts/test.sh's business.
+JOBS=${JOBS:-$(nproc)} BUILD_DIR=build TARGET=gossamer_cli bash scripts/build.sh
 echo "[run] build/bin/gossamer train examples/quickstart.toml $*"
 exec build/bin/gossamer train examples/quickstart.toml "$@"

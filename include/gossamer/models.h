@@ -1,0 +1,6 @@
+// Gossamer's models layer: the model zoo (make_model) and the Model base class. Includes every public header of
+// include/gossamer/models/ (the installed ones; tests/install/check_install.sh checks the list).
+#pragma once
+
+#include "gossamer/models/model.h"
+#include "gossamer/models/zoo.h"
