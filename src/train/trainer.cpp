@@ -379,6 +379,7 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
   s.model->train();
   RunSummary summary;
   summary.workers = s.world;
+  summary.rank = s.rank;
   summary.total_steps = s.total_steps;
   Eval last_eval;
   bool evaluated_at_end = false, stop_agreed = false;

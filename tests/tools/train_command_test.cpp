@@ -109,9 +109,14 @@ TEST_F(TrainCommand, ResumeBeforeTheLimitStopsAtItAgain) {
 
 TEST_F(TrainCommand, InterruptSaysInterruptedNotMaxSteps) {
   // SIGINT: the run stops at the next step with a checkpoint and exit status 130.
-  // 1000 epochs of 8 steps would take minutes: the signal, after 1 s, is what ends it.
-  const ToolResult r = run_gossamer("train " + config_ + " --set train.epochs=1000 & pid=$!; sleep 1; "
-                                    "kill -INT $pid; wait $pid; echo exit=$?");
+  // 1000 epochs of 8 steps would take minutes: the signal is what ends it. It is sent once the
+  // banner is out (printed after the handler is installed; a fixed 1 s sleep raced a slow start on
+  // a loaded machine), and 1 s later, so that training has begun; the wait is bounded to 60 s.
+  const std::string log = run_dir_ + ".log";
+  const ToolResult r = gossamer::testing::run_shell(
+      gossamer::testing::tool_path() + " train " + config_ + " --set train.epochs=1000 > " + log + " 2>&1 & pid=$!; " +
+      "for i in $(seq 600); do grep -q 'gossamer train: ' " + log + " && break; sleep 0.1; done; sleep 1; " +
+      "kill -INT $pid; wait $pid; echo exit=$?; cat " + log);
   EXPECT_THAT(r.out, HasSubstr("exit=130")) << r.out;
   EXPECT_THAT(r.out, HasSubstr("stopped          interrupted at step "));
   EXPECT_THAT(r.out, HasSubstr("continue with: gossamer train --resume " + run_dir_));
@@ -268,6 +273,24 @@ TEST_F(TrainCommand, LaunchedGlooWorkersShareTheCoresByDefault) {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("(" + std::to_string(std::max(1u, cores / 2)) + " intra-op thread(s) per worker"));
   EXPECT_THAT(r.out, HasSubstr("2 local Gloo workers share " + std::to_string(cores) + " cores"));
+}
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
+
+// A launched Gloo run prints one banner and one summary, rank 0's (each process printed its own).
+TEST_F(TrainCommand, ALaunchedGlooRunPrintsOneBannerAndOneSummary) {
+  const ToolResult r = run_gossamer("launch --workers 2 -- " + gossamer::testing::tool_path() + " train " + config_ +
+                                    " --set cluster.backend=gloo --set cluster.workers=2 --set train.max_steps=2");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(count(r.out, "== summary =="), 1u) << r.out;
+  EXPECT_EQ(count(r.out, "gossamer train: "), 1u) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("[0] == summary ==")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("[0] test accuracy ")) << r.out;
+  EXPECT_THAT(r.out, Not(HasSubstr("[1] test accuracy "))) << r.out;
 }
 
 // The README's `build/bin/gossamer launch --workers 4 -- gossamer train ...` without build/bin on

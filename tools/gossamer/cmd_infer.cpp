@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "commands.h"
+#include "errors.h"
 #include "gossamer/data/dataset.h"
 #include "gossamer/data/fashion_mnist.h"
 #include "gossamer/sparse/export.h"
@@ -25,11 +26,6 @@ struct InferArgs {
   bool bench = false;
   std::vector<int64_t> bench_batches{1, 16, 64, 256};
   double bench_seconds = 1.0;
-};
-
-// A bad model file or data set: exit status 3, as `gossamer train` does for data errors.
-struct InputError : std::runtime_error {
-  using std::runtime_error::runtime_error;
 };
 
 std::string shape_text(int64_t rows, int64_t cols) {
@@ -128,15 +124,7 @@ void add_infer_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--bench-seconds", args->bench_seconds, "seconds timed per batch size and kernels")
       ->check(CLI::PositiveNumber);
   cmd->callback([args, &exit_code] {
-    try {
-      exit_code = run_infer(*args);
-    } catch (const InputError& e) {
-      std::cerr << "gossamer infer: " << e.what() << "\n";
-      exit_code = 3;
-    } catch (const std::invalid_argument& e) {
-      std::cerr << "gossamer infer: " << e.what() << "\n";
-      exit_code = 2;
-    }
+    exit_code = run_reported("infer", [&] { return run_infer(*args); });
   });
 }
 

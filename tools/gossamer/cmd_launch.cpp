@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "errors.h"
 #include "gossamer/comm/communicator.h"
 #include "gossamer/comm/gloo_communicator.h"
 #include "gossamer/comm/launcher.h"
@@ -105,7 +106,7 @@ void add_launch_command(CLI::App& app, int& exit_code) {
     }
     opts->grace = std::chrono::milliseconds(*grace_ms);
     opts->prefix_output = !*no_prefix;
-    exit_code = comm::launch(*opts).exit_code;
+    exit_code = run_reported("launch", [&] { return comm::launch(*opts).exit_code; });
   });
 
   auto timeout_ms = std::make_shared<int>(30000);
@@ -114,7 +115,9 @@ void add_launch_command(CLI::App& app, int& exit_code) {
   self->group("");  // hidden: a test helper, not a user command
   self->add_option("--timeout-ms", *timeout_ms, "timeout of every call");
   self->add_option("--fail-rank", *fail_rank, "this rank exits with status 3 before communicating");
-  self->callback([timeout_ms, fail_rank, &exit_code] { exit_code = comm_selftest(*timeout_ms, *fail_rank); });
+  self->callback([timeout_ms, fail_rank, &exit_code] {
+    exit_code = run_reported("comm-selftest", [&] { return comm_selftest(*timeout_ms, *fail_rank); });
+  });
 }
 
 }  // namespace gossamer::cli

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "errors.h"
 #include "gossamer/config/config.h"
 #include "gossamer/data/dataset.h"
 #include "gossamer/train/checkpoint.h"
@@ -100,22 +101,7 @@ void add_prune_command(CLI::App& app, int& exit_code) {
   cmd->callback([args, method, sparsity, &exit_code] {
     args->have_method = method->count() > 0;
     args->have_sparsity = sparsity->count() > 0;
-    try {
-      exit_code = run_prune(*args);
-    } catch (const config::ConfigError& e) {
-      std::cerr << "gossamer prune: " << e.what() << "\n";
-      exit_code = 2;
-    } catch (const train::OutputExistsError& e) {
-      std::cerr << "gossamer prune: " << e.what() << "; choose another directory with --out DIR, or replace them with "
-                << "--force\n";
-      exit_code = 2;
-    } catch (const data::DataError& e) {
-      std::cerr << "gossamer prune: data error: " << e.what() << "\n";
-      exit_code = 3;
-    } catch (const train::CheckpointError& e) {
-      std::cerr << "gossamer prune: " << e.what() << "\n";
-      exit_code = 4;
-    }
+    exit_code = run_reported("prune", [&] { return run_prune(*args); });
   });
 }
 

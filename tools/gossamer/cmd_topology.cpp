@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "errors.h"
 #include "gossamer/topology/analysis.h"
 #include "gossamer/topology/dot.h"
 #include "gossamer/topology/exponential.h"
@@ -221,7 +222,7 @@ void add_topology_command(CLI::App& app, int& exit_code) {
       ->default_str("64");
   cmd->allow_extras();  // unknown arguments are reported below, with exit status 2
   cmd->callback([cmd, args, &exit_code] {
-    try {
+    exit_code = run_reported("topology", [&] {
       if (!cmd->remaining().empty()) {
         throw std::invalid_argument("unexpected argument '" + cmd->remaining().front() + "'; see --help");
       }
@@ -231,7 +232,6 @@ void add_topology_command(CLI::App& app, int& exit_code) {
       const topo::Topology t = topo::make_topology(spec);
       report(spec, t, model_bytes, default_bytes);
       if (!args->dot.empty()) write_dot(t, args->dot);
-      exit_code = 0;
       const std::string violation = topo::stochasticity_violation(t, true, true);
       if (!violation.empty()) {
         // Described above, but not trainable: gossamer train refuses it (its workers would not
@@ -239,15 +239,10 @@ void add_topology_command(CLI::App& app, int& exit_code) {
         std::cerr << "gossamer topology: refused for training: W is not doubly stochastic (" << violation
                   << "); gossamer train would stop with a config error. Use --weights metropolis"
                   << (spec.weights.lazy ? " (or lazy-metropolis)" : "") << ", doubly stochastic on every graph\n";
-        exit_code = 2;
+        return static_cast<int>(kExitUsage);
       }
-    } catch (const std::invalid_argument& e) {
-      std::cerr << "gossamer topology: error: " << e.what() << "\n";
-      exit_code = 2;
-    } catch (const std::exception& e) {
-      std::cerr << "gossamer topology: error: " << e.what() << "\n";
-      exit_code = 1;
-    }
+      return static_cast<int>(kExitOk);
+    });
   });
 }
 

@@ -8,6 +8,8 @@
 #include <iostream>
 
 #include "commands.h"
+#include "errors.h"
+#include "gossamer/comm/gloo_communicator.h"
 #include "gossamer/config/config.h"
 #include "gossamer/data/dataset.h"
 #include "gossamer/train/progress.h"
@@ -22,6 +24,16 @@ std::atomic<bool> g_stop{false};
 extern "C" void on_interrupt(int) {
   // Second Ctrl-C: leave at once (the last checkpoint on disk is intact).
   if (g_stop.exchange(true)) std::_Exit(130);
+}
+
+// This process's rank as its launcher set it (RANK, OMPI_COMM_WORLD_RANK, PMI_RANK); 0 when none is
+// set or it is malformed, in which case the Gloo set-up itself stops the run with the reason.
+int launch_rank() {
+  try {
+    return comm::read_launch_env().rank;
+  } catch (const std::exception&) {
+    return 0;
+  }
 }
 
 struct TrainArgs {
@@ -49,20 +61,27 @@ int run_train(const TrainArgs& a) {
 
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
-  std::printf("gossamer train: %s  model=%s  optimizer=%s lr=%g  batch=%lld  epochs=%lld  workers=%lld  -> %s\n",
-              path.c_str(), cfg.model.name.c_str(), cfg.optimizer.name.c_str(), cfg.optimizer.lr,
-              static_cast<long long>(cfg.train.batch_size), static_cast<long long>(cfg.train.epochs),
-              static_cast<long long>(cfg.cluster.workers), cfg.output.dir.c_str());
-  if (cfg.sparse.method != "none") {
-    std::printf("sparse training: %s to %.0f%% (%s, %s allocation)\n", cfg.sparse.method.c_str(), 100.0 * cfg.sparse.sparsity,
-                cfg.sparse.pattern == "n:m" ? (std::to_string(cfg.sparse.n) + ":" + std::to_string(cfg.sparse.m)).c_str()
-                                            : cfg.sparse.pattern.c_str(),
-                cfg.sparse.allocation.c_str());
+  // One banner and one summary per run: Gloo processes other than rank 0 print neither.
+  const bool banner = cfg.cluster.backend != "gloo" || launch_rank() == 0;
+  if (banner) {
+    std::printf("gossamer train: %s  model=%s  optimizer=%s lr=%g  batch=%lld  epochs=%lld  workers=%lld  -> %s\n",
+                path.c_str(), cfg.model.name.c_str(), cfg.optimizer.name.c_str(), cfg.optimizer.lr,
+                static_cast<long long>(cfg.train.batch_size), static_cast<long long>(cfg.train.epochs),
+                static_cast<long long>(cfg.cluster.workers), cfg.output.dir.c_str());
+    if (cfg.sparse.method != "none") {
+      std::printf("sparse training: %s to %.0f%% (%s, %s allocation)\n", cfg.sparse.method.c_str(), 100.0 * cfg.sparse.sparsity,
+                  cfg.sparse.pattern == "n:m" ? (std::to_string(cfg.sparse.n) + ":" + std::to_string(cfg.sparse.m)).c_str()
+                                              : cfg.sparse.pattern.c_str(),
+                  cfg.sparse.allocation.c_str());
+    }
   }
   std::fflush(stdout);
   const train::RunSummary s = train::run_training(cfg, !a.resume_dir.empty(), &g_stop);
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
+  // Gloo processes (gossamer launch, torchrun) each return their own summary; rank 0's holds the
+  // run's figures (mean model, bytes per worker), so only it prints one for the run.
+  if (s.rank != 0) return g_stop.load() ? 130 : 0;
 
   std::printf("\n== summary ==\n");
   std::printf("steps            %lld / %lld", static_cast<long long>(s.steps), static_cast<long long>(s.total_steps));
@@ -144,15 +163,7 @@ void add_train_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--resume", args->resume_dir, "Continue the run in this output directory from its checkpoint")
       ->check(CLI::ExistingDirectory);
   cmd->callback([args, &exit_code] {
-    try {
-      exit_code = run_train(*args);
-    } catch (const config::ConfigError& e) {
-      std::cerr << "gossamer train: " << e.what() << "\n";
-      exit_code = 2;
-    } catch (const data::DataError& e) {
-      std::cerr << "gossamer train: data error: " << e.what() << "\n";
-      exit_code = 3;
-    }
+    exit_code = run_reported("train", [&] { return run_train(*args); });
   });
 }
 

@@ -1,8 +1,9 @@
 // The `gossamer` command: train, launch, topology, prune, infer. See README.md.
 //
-// Exit statuses shared by the commands: 0 success, 1 an unexpected error, 2 a command-line or
-// configuration mistake (an unknown command included), 3 a bad data set or model.sparse, 4 a file
-// given as a checkpoint that is not one (train/checkpoint.h), 130 interrupted.
+// Exit statuses shared by the commands (errors.h, where run_reported maps failures to them): 0
+// success, 1 an unexpected error, 2 a command-line or configuration mistake (an unknown command
+// included), 3 a bad data set, model.sparse or metrics file, 4 a file given as a checkpoint that is
+// not one (train/checkpoint.h), 130 interrupted.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -13,7 +14,7 @@
 #include <vector>
 
 #include "commands.h"
-#include "gossamer/train/checkpoint.h"
+#include "errors.h"
 #include "gossamer/util/allocator.h"
 
 namespace {
@@ -80,7 +81,7 @@ int report_command_error(CLI::App& app, int argc, char** argv) {
     std::cerr << "\n";
   }
   print_commands(app);
-  return 2;
+  return gossamer::cli::kExitUsage;
 }
 
 }  // namespace
@@ -108,11 +109,8 @@ int main(int argc, char** argv) {
       return report_command_error(app, argc, argv);
     }
     // --help / --version exit 0; every command-line mistake exits 2, as the subcommands' own checks do.
-    return app.exit(e) == 0 ? 0 : 2;
-  } catch (const gossamer::train::CheckpointError& e) {
-    std::cerr << "gossamer: error: " << e.what() << "\n";
-    return 4;
-  } catch (const std::exception& e) {
+    return app.exit(e) == 0 ? gossamer::cli::kExitOk : gossamer::cli::kExitUsage;
+  } catch (const std::exception& e) {  // outside any command's run_reported (none today)
     std::cerr << "gossamer: error: " << e.what() << "\n";
     return 1;
   }

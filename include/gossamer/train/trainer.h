@@ -30,6 +30,7 @@ struct WorkerContext {
 
 struct RunSummary {
   int workers = 1;
+  int rank = 0;                // the worker that returned it; rank 0's summary is the run's (Gloo: one per process)
   int64_t steps = 0;           // completed optimizer steps
   int64_t total_steps = 0;     // planned
   double test_accuracy = 0;    // in [0, 1], at the end

@@ -1,0 +1,48 @@
+#include "errors.h"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "gossamer/config/config.h"
+#include "gossamer/data/dataset.h"
+#include "gossamer/train/checkpoint.h"
+#include "gossamer/train/one_shot_prune.h"
+
+namespace gossamer::cli {
+
+int run_reported(const std::string& command, const std::function<int()>& body) {
+  const std::string prefix = "gossamer " + command + ": ";
+  // Most specific first: ConfigError, DataError and CheckpointError may derive from the generic ones.
+  try {
+    return body();
+  } catch (const CLI::Error&) {
+    throw;  // main prints CLI11's message and the usage
+  } catch (const config::ConfigError& e) {
+    std::cerr << prefix << e.what() << "\n";
+    return kExitUsage;
+  } catch (const train::OutputExistsError& e) {
+    std::cerr << prefix << e.what() << "; choose another directory with --out DIR, or replace them with --force\n";
+    return kExitUsage;
+  } catch (const UsageError& e) {
+    std::cerr << prefix << e.what() << "\n";
+    return kExitUsage;
+  } catch (const data::DataError& e) {
+    std::cerr << prefix << "data error: " << e.what() << "\n";
+    return kExitBadInput;
+  } catch (const InputError& e) {
+    std::cerr << prefix << e.what() << "\n";
+    return kExitBadInput;
+  } catch (const train::CheckpointError& e) {
+    std::cerr << prefix << e.what() << "\n";
+    return kExitNotCheckpoint;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << prefix << "error: " << e.what() << "\n";
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << prefix << "error: " << e.what() << "\n";
+    return kExitUnexpected;
+  }
+}
+
+}  // namespace gossamer::cli
