@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
+#include <torch/nn/module.h>
 #include <torch/csrc/api/include/torch/serialize.h>
 
 #include <cstring>
@@ -11,6 +12,13 @@
 #include "gossamer/util/atomic_file.h"
 
 namespace gossamer::train {
+
+NamedTensors state_dict_of(const torch::nn::Module& module) {
+  NamedTensors out;
+  for (const auto& p : module.named_parameters(true)) out.emplace_back(p.key(), p.value());
+  for (const auto& b : module.named_buffers(true)) out.emplace_back(b.key(), b.value());
+  return out;
+}
 
 c10::IValue tensor_dict(const NamedTensors& tensors) {
   c10::Dict<std::string, at::Tensor> d;
@@ -198,8 +206,10 @@ class Unpickler {
 
   // ('storage', storage class, key, location, numel): the record data/<key> as a 1-D tensor.
   c10::IValue persistent_load(const c10::IValue& id) {
-    if (!id.isTuple() || id.toTupleRef().elements().size() < 5) throw TorchFileError("a persistent id that is not a storage");
-    const auto& e = id.toTupleRef().elements();
+    if (!id.isTuple()) throw TorchFileError("a persistent id that is not a storage");
+    const auto& tuple = id.toTupleRef().elements();
+    const std::vector<c10::IValue> e(tuple.begin(), tuple.end());
+    if (e.size() < 5) throw TorchFileError("a persistent id that is not a storage");
     if (!e[0].isString() || e[0].toStringRef() != "storage" || !is_global(e[1])) {
       throw TorchFileError("a persistent id that is not a storage");
     }

@@ -17,6 +17,10 @@
 #include <utility>
 #include <vector>
 
+namespace torch::nn {
+class Module;
+}
+
 namespace gossamer::train {
 
 // A file that cannot be read as a pickled torch file; the message names the file and why.
@@ -26,6 +30,10 @@ struct TorchFileError : std::runtime_error {
 
 // Tensors in the order they are listed (a state_dict's order: Python keeps insertion order).
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+
+// The module's parameters, then its buffers, under the names PyTorch gives them ("conv1.weight",
+// "bn1.running_mean"): what load_state_dict of the matching Python module expects.
+NamedTensors state_dict_of(const torch::nn::Module& module);
 
 // A str -> tensor dict IValue (c10::Dict<std::string, at::Tensor>), each tensor detached,
 // contiguous and on the CPU, so that torch.load gives plain tensors with the usual strides.
