@@ -235,7 +235,8 @@ CheckpointExtras load_checkpoint(const std::string& path, torch::nn::Module& mod
     if (is_libtorch_archive(path)) return load_archive_checkpoint(path, model, optimizer, extra_tensor_names);
     root = load_torch_file(path);
   } catch (const TorchFileError& e) {
-    throw CheckpointError(std::string(e.what()) + "; " + kExpected + ", or a state_dict saved by Python's torch.save");
+    throw CheckpointError(path + " is not a checkpoint (" + e.why + "); " + kExpected +
+                          ", or a state_dict saved by Python's torch.save(model.state_dict(), path)");
   }
   bool gossamer = false;
   if (root.isGenericDict()) {

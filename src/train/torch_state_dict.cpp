@@ -31,11 +31,16 @@ void save_torch_file(const std::string& path, const c10::IValue& value) {
   util::write_file_atomically(path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out.flush()) throw TorchFileError("cannot write " + tmp);
+    if (!out.flush()) throw TorchFileError(tmp, "cannot be written");
   });
 }
 
 namespace {
+
+// What the unpickler found wrong, without the file's name (load_torch_file adds it).
+struct PickleError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 // A Python global (a class or function named by GLOBAL / STACK_GLOBAL) on the unpickler's stack.
 // No IValue kind means "a callable", so it is kept as a str with a first byte no module name has.
@@ -50,7 +55,7 @@ at::ScalarType storage_dtype(const std::string& storage_class) {
       {"torch.ShortStorage", at::kShort}, {"torch.CharStorage", at::kChar}, {"torch.ByteStorage", at::kByte},
       {"torch.BoolStorage", at::kBool}};
   auto it = kTypes.find(storage_class);
-  if (it == kTypes.end()) throw TorchFileError("storage of type " + storage_class + ", which this reader does not know");
+  if (it == kTypes.end()) throw PickleError("it holds a storage of type " + storage_class + ", which this reader does not know");
   return it->second;
 }
 
@@ -132,9 +137,9 @@ class Unpickler {
         case 'b': pop(); break;               // BUILD: an object's state, e.g. a state_dict's _metadata
         case '0': pop(); break;               // POP
         case 0x81:                            // NEWOBJ: an instance of a Python class
-          throw TorchFileError("a Python object (a whole pickled nn.Module? save model.state_dict() instead)");
+          throw PickleError("it holds a Python object (a whole pickled nn.Module? save model.state_dict() instead)");
         default:
-          throw TorchFileError("pickle opcode 0x" + hex(op) + " at byte " + std::to_string(offset() - 1) +
+          throw PickleError("pickle opcode 0x" + hex(op) + " at byte " + std::to_string(offset() - 1) +
                                ", which this reader does not know");
       }
     }
@@ -147,7 +152,7 @@ class Unpickler {
   }
   size_t offset() const { return static_cast<size_t>(p_ - begin_); }
   const char* bytes(uint64_t n) {
-    if (static_cast<uint64_t>(end_ - p_) < n) throw TorchFileError("the pickle ends in the middle of a value");
+    if (static_cast<uint64_t>(end_ - p_) < n) throw PickleError("the pickle ends in the middle of a value");
     const char* at = p_;
     p_ += n;
     return at;
@@ -161,7 +166,7 @@ class Unpickler {
   }
   int64_t long1() {
     const auto n = static_cast<uint8_t>(byte());
-    if (n > 8) throw TorchFileError("an integer of " + std::to_string(n) + " bytes");
+    if (n > 8) throw PickleError("an integer of " + std::to_string(n) + " bytes");
     const char* b = bytes(n);
     uint64_t v = 0;
     for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(b[i]);
@@ -170,14 +175,14 @@ class Unpickler {
   }
   std::string line() {
     const char* nl = static_cast<const char*>(std::memchr(p_, '\n', static_cast<size_t>(end_ - p_)));
-    if (!nl) throw TorchFileError("the pickle ends in the middle of a name");
+    if (!nl) throw PickleError("the pickle ends in the middle of a name");
     std::string s(p_, nl);
     p_ = nl + 1;
     return s;
   }
   void push(c10::IValue v) { stack_.push_back(std::move(v)); }
   c10::IValue& top() {
-    if (stack_.empty()) throw TorchFileError("the pickle reads from an empty stack");
+    if (stack_.empty()) throw PickleError("the pickle reads from an empty stack");
     return stack_.back();
   }
   c10::IValue pop() {
@@ -186,7 +191,7 @@ class Unpickler {
     return v;
   }
   std::vector<c10::IValue> pop_mark() {
-    if (marks_.empty() || marks_.back() > stack_.size()) throw TorchFileError("the pickle closes a mark it never set");
+    if (marks_.empty() || marks_.back() > stack_.size()) throw PickleError("the pickle closes a mark it never set");
     std::vector<c10::IValue> items(stack_.begin() + static_cast<std::ptrdiff_t>(marks_.back()), stack_.end());
     stack_.resize(marks_.back());
     marks_.pop_back();
@@ -194,36 +199,36 @@ class Unpickler {
   }
   c10::IValue memo(uint64_t key) const {
     auto it = memo_.find(key);
-    if (it == memo_.end()) throw TorchFileError("the pickle refers to memo entry " + std::to_string(key) + " it never stored");
+    if (it == memo_.end()) throw PickleError("the pickle refers to memo entry " + std::to_string(key) + " it never stored");
     return it->second;
   }
   static c10::IValue new_dict() { return c10::impl::GenericDict(c10::AnyType::get(), c10::AnyType::get()); }
   void set_items(const std::vector<c10::IValue>& kv) {
-    if (!top().isGenericDict()) throw TorchFileError("the pickle sets items on something that is not a dict");
+    if (!top().isGenericDict()) throw PickleError("the pickle sets items on something that is not a dict");
     auto dict = top().toGenericDict();
     for (size_t i = 0; i + 1 < kv.size(); i += 2) dict.insert_or_assign(kv[i], kv[i + 1]);
   }
 
   // ('storage', storage class, key, location, numel): the record data/<key> as a 1-D tensor.
   c10::IValue persistent_load(const c10::IValue& id) {
-    if (!id.isTuple()) throw TorchFileError("a persistent id that is not a storage");
+    if (!id.isTuple()) throw PickleError("a persistent id that is not a storage");
     const auto& tuple = id.toTupleRef().elements();
     const std::vector<c10::IValue> e(tuple.begin(), tuple.end());
-    if (e.size() < 5) throw TorchFileError("a persistent id that is not a storage");
+    if (e.size() < 5) throw PickleError("a persistent id that is not a storage");
     if (!e[0].isString() || e[0].toStringRef() != "storage" || !is_global(e[1])) {
-      throw TorchFileError("a persistent id that is not a storage");
+      throw PickleError("a persistent id that is not a storage");
     }
     const std::string key = e[2].toStringRef();
     if (auto it = storages_.find(key); it != storages_.end()) return it->second;
     const at::ScalarType dtype = storage_dtype(global_name(e[1]));
     const int64_t numel = e[4].toInt();
     const std::string record = "data/" + key;
-    if (!reader_.hasRecord(record)) throw TorchFileError("no record " + record + " for a tensor's storage");
+    if (!reader_.hasRecord(record)) throw PickleError("no record " + record + " for a tensor's storage");
     auto [data, size] = reader_.getRecord(record);
     at::Tensor storage = at::empty({numel}, at::TensorOptions().dtype(dtype));
     const size_t want = static_cast<size_t>(numel) * storage.element_size();
     if (size < want) {
-      throw TorchFileError("record " + record + " has " + std::to_string(size) + " bytes, its tensor needs " + std::to_string(want));
+      throw PickleError("record " + record + " has " + std::to_string(size) + " bytes, its tensor needs " + std::to_string(want));
     }
     if (want > 0) std::memcpy(storage.data_ptr(), data.get(), want);
     storages_[key] = storage;
@@ -231,17 +236,17 @@ class Unpickler {
   }
 
   c10::IValue reduce(const c10::IValue& fn, const c10::IValue& args) {
-    if (!is_global(fn)) throw TorchFileError("the pickle calls something that is not a class or function");
+    if (!is_global(fn)) throw PickleError("the pickle calls something that is not a class or function");
     const std::string name = global_name(fn);
     const auto elements = [&]() {
-      if (!args.isTuple()) throw TorchFileError(name + " called without an argument tuple");
+      if (!args.isTuple()) throw PickleError(name + " called without an argument tuple");
       const auto& e = args.toTupleRef().elements();
       return std::vector<c10::IValue>(e.begin(), e.end());
     };
     if (name == "collections.OrderedDict") return new_dict();
     if (name == "torch._utils._rebuild_tensor_v2") {
       const auto a = elements();
-      if (a.size() < 4 || !a[0].isTensor()) throw TorchFileError("a tensor without its storage");
+      if (a.size() < 4 || !a[0].isTensor()) throw PickleError("a tensor without its storage");
       const at::Tensor& storage = a[0].toTensor();
       const int64_t offset = a[1].toInt();
       const std::vector<int64_t> size = int_tuple(a[2]), stride = int_tuple(a[3]);
@@ -252,20 +257,20 @@ class Unpickler {
         last += (size[d] - 1) * stride[d];
       }
       if (size.size() != stride.size() || (!empty && (offset < 0 || last >= storage.numel()))) {
-        throw TorchFileError("a tensor that reaches past the end of its storage");
+        throw PickleError("a tensor that reaches past the end of its storage");
       }
       return storage.as_strided(size, stride, offset);
     }
     if (name == "torch._utils._rebuild_parameter" || name == "torch._utils._rebuild_parameter_with_state" ||
         name == "torch.jit._pickle.restore_type_tag") {
       const auto a = elements();
-      if (a.empty()) throw TorchFileError(name + " called without arguments");
+      if (a.empty()) throw PickleError(name + " called without arguments");
       return a[0];
     }
     if (name == "torch.serialization._get_layout" || name == "torch._utils._rebuild_sparse_tensor" || name == "torch._utils._rebuild_sparse_csr_tensor") {
-      throw TorchFileError("a sparse tensor; save dense tensors (tensor.to_dense()) with their masks as separate entries");
+      throw PickleError("it holds a sparse tensor; save dense tensors (tensor.to_dense()) with their masks as separate entries");
     }
-    throw TorchFileError("a Python object of class " + name +
+    throw PickleError("it holds a Python object of class " + name +
                          " (a whole pickled nn.Module? save model.state_dict() instead)");
   }
 
@@ -283,7 +288,7 @@ std::unique_ptr<caffe2::serialize::PyTorchStreamReader> open_archive(const std::
   try {
     return std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
   } catch (const c10::Error&) {
-    throw TorchFileError(path + " is not a zip archive written by torch.save or gossamer train");
+    throw TorchFileError(path, "a damaged archive, not one that torch.save or gossamer train wrote");
   }
 }
 
@@ -297,25 +302,25 @@ bool is_libtorch_archive(const std::string& path) {
 c10::IValue load_torch_file(const std::string& path) {
   auto reader = open_archive(path);
   try {
-    if (!reader->hasRecord("data.pkl")) throw TorchFileError("it has no data.pkl record");
+    if (!reader->hasRecord("data.pkl")) throw PickleError("it has no data.pkl record");
     auto [data, size] = reader->getRecord("data.pkl");
     return Unpickler(*reader, static_cast<const char*>(data.get()), size).run();
-  } catch (const TorchFileError& e) {
-    throw TorchFileError(path + " cannot be read as a torch.save file: " + e.what());
-  } catch (const c10::Error& e) {
+  } catch (const PickleError& e) {
+    throw TorchFileError(path, std::string("cannot be read as a torch.save file: ") + e.what());
+  } catch (const c10::Error&) {
     // A value of an unexpected kind where the format needs another (e.g. a str for a size).
-    throw TorchFileError(path + " cannot be read as a torch.save file: it is damaged or holds values of unexpected kinds");
+    throw TorchFileError(path, "cannot be read as a torch.save file: it is damaged or holds values of unexpected kinds");
   }
 }
 
 NamedTensors tensors_of(const c10::IValue& dict, const std::string& path, const std::string& what) {
-  if (!dict.isGenericDict()) throw TorchFileError(path + ": " + what + " is not a dict");
+  if (!dict.isGenericDict()) throw TorchFileError(path, what + " is a " + std::string(dict.tagKind()) + ", not a dict of tensors");
   NamedTensors out;
   for (const auto& kv : dict.toGenericDict()) {
-    if (!kv.key().isString()) throw TorchFileError(path + ": " + what + " has a key that is not a str");
+    if (!kv.key().isString()) throw TorchFileError(path, what + " has a key that is not a str");
     if (!kv.value().isTensor()) {
-      throw TorchFileError(path + ": " + what + " entry '" + kv.key().toStringRef() + "' is a " +
-                           kv.value().tagKind() + ", not a tensor");
+      throw TorchFileError(path, what + " entry '" + kv.key().toStringRef() + "' is a " + kv.value().tagKind() +
+                                     ", not a tensor");
     }
     out.emplace_back(kv.key().toStringRef(), kv.value().toTensor());
   }

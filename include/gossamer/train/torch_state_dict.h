@@ -23,9 +23,11 @@ class Module;
 
 namespace gossamer::train {
 
-// A file that cannot be read as a pickled torch file; the message names the file and why.
+// A file that cannot be read as a torch.save file: what() is "PATH: WHY", `why` the reason alone
+// (so that callers can say what they expected the file to be).
 struct TorchFileError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  TorchFileError(const std::string& path, const std::string& why) : std::runtime_error(path + ": " + why), why(why) {}
+  std::string why;
 };
 
 // Tensors in the order they are listed (a state_dict's order: Python keeps insertion order).
