@@ -139,6 +139,27 @@ TEST_P(PythonReadsARun, AndGetsGossamersAccuracy) {
 
 INSTANTIATE_TEST_SUITE_P(Workers, PythonReadsARun, ::testing::Values(1, 4));
 
+// The other two architectures, a few steps each (ResNet-20 at width 8 on 200 test images, to stay
+// fast): model.pt loads strictly into gossamer_models.py's module, which predicts each test image
+// as Gossamer does (batch norm with its running statistics included).
+TEST(PythonReadsARunOf, EveryArchitectureWithTheSamePredictions) {
+  PYTHON_INTEROP_REQUIRE();
+  for (const std::string model : {"mlp", "resnet20"}) {
+    const std::string run = scratch("arch_" + model);
+    const ToolResult train = run_gossamer(
+        "train " + source("examples/fashion_lenet.toml") + kTiny + kSparse + " --set model.name=\\\"" + model +
+        "\\\" --set model.width=8 --set \"model.hidden=[64, 32]\" --set data.train_limit=256 --set data.test_limit=200"
+        " --set train.batch_size=32 --set output.dir=\\\"" + run + "\\\"");
+    ASSERT_EQ(train.status, 0) << train.out;
+    const ToolResult py = evaluate_py("\"" + run + "\"");
+    ASSERT_EQ(py.status, 0) << py.out;
+    EXPECT_THAT(py.out, HasSubstr("/200 test images"));
+    EXPECT_NEAR(python_accuracy(py), gossamer_accuracy(run), kTolerance) << model << ": " << py.out;
+    std::printf("[ python ] %s: gossamer %.4f, python %.4f\n", model.c_str(), gossamer_accuracy(run), python_accuracy(py));
+    fs::remove_all(run);
+  }
+}
+
 // Python trains nothing but changes a state_dict (a trained run's, loaded with torch.load and with
 // every conv1 weight scaled) and saves it with torch.save(model.state_dict()): an OrderedDict.
 // Gossamer starts from it (train.init_from) with a learning rate too small to move a float32
