@@ -16,8 +16,11 @@
 #include "gossamer/optim/factory.h"
 #include "gossamer/topology/analysis.h"
 #include "gossamer/topology/spec.h"
+#include "gossamer/models/model.h"
+#include "gossamer/train/checkpoint.h"
 #include "gossamer/train/optimizer_setup.h"
 #include "gossamer/train/robust_setup.h"
+#include "gossamer/train/sparse_setup.h"
 #include "gossamer/train/trainer.h"
 
 namespace gossamer::train {
@@ -268,6 +271,25 @@ std::optional<std::string> dry_build(const config::Config& cfg, const topology::
   return first;
 }
 
+// A train.init_from file that does not fit the model (another architecture, a file that is not a
+// state_dict) is a checkpoint error, exit status 4, with the loader's message naming the file, the
+// keys and the shapes: found here, on a model built as the run builds it, before the data loads.
+void check_init_from(const config::Config& cfg) {
+  if (cfg.train.init_from.empty()) return;
+  const data::Dataset stand_in{at::zeros({1, 1, 28, 28}), at::zeros({1}, at::kLong), 10};
+  std::shared_ptr<models::Model> model;
+  try {
+    model = models::make_model(model_spec(cfg, stand_in));
+  } catch (const std::invalid_argument&) {
+    return;  // a model the config cannot build: the dry build reports it in config terms
+  }
+  try {
+    load_checkpoint(cfg.train.init_from, *model, nullptr, {});
+  } catch (const CheckpointError& e) {
+    throw CheckpointError("train.init_from: " + std::string(e.what()));
+  }
+}
+
 }  // namespace
 
 topology::Topology build_topology(const config::Config& cfg) {
@@ -323,6 +345,7 @@ PreflightReport preflight(const config::Config& cfg, bool resume) {
   check_files(cfg, resume, problems);
   if (!resume) note_unused_keys(cfg, gossips, report.notes);
   config::throw_if_problems(problems);
+  check_init_from(cfg);
 
   if (auto error = dry_build(cfg, topo ? &*topo : nullptr)) {
     std::string what = *error;

@@ -30,6 +30,7 @@
 #include "gossamer/optim/robust_mixing.h"
 #include "gossamer/train/sparse_kernels.h"
 #include "gossamer/train/sparse_setup.h"
+#include "gossamer/train/torch_state_dict.h"
 #include "gossamer/util/atomic_file.h"
 #include "gossamer/util/blas.h"
 #include "gossamer/util/log.h"
@@ -584,26 +585,37 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     for (const auto& l : rep.layers) summary.layer_sparsity.emplace_back(l.name, l.sparsity());
     summary.dense_model_bytes = 4 * s.flat->numel();
     if (s.kernels) summary.kernel_decisions = s.kernels->decisions();
-    if (cfg.sparse.export_model) {
-      // The deployed model: the mean of the workers' models with the final mask.
-      torch::NoGradGuard ng;
-      s.mean_model_and_consensus();
-      at::Tensor mine = s.flat->values().clone();
-      s.flat->values().copy_(s.scratch);
-      s.pruner->make_deployable(s.flat->values());
-      summary.sparse_model_path = s.out_dir + "/model.sparse";
-      if (s.logger()) {
+  }
+  {
+    // The deployed model: the mean of the workers' models with the final mask. Rank 0 writes it as
+    // model.pt (a plain state_dict: Python's model.load_state_dict(torch.load(path)) takes it),
+    // model_masks.pt (the pruned layers' masks, bool, in each weight's shape) and, when
+    // sparse.export_model, model.sparse for gossamer infer. Every worker takes part in the mean.
+    torch::NoGradGuard ng;
+    s.mean_model_and_consensus();
+    at::Tensor mine = s.flat->values().clone();
+    s.flat->values().copy_(s.scratch);
+    if (s.pruner) s.pruner->make_deployable(s.flat->values());
+    if (s.pruner && cfg.sparse.export_model) summary.sparse_model_path = s.out_dir + "/model.sparse";
+    if (s.logger()) {
+      std::map<std::string, at::Tensor> masks;
+      if (s.pruner) {
         // The deployed model's mask, not this worker's (parallel GaP mid-phase keeps more).
         const at::Tensor deployed = s.pruner->deployable_mask(s.flat->values());
-        std::map<std::string, at::Tensor> masks;
         for (size_t i = 0; i < s.pruner->layers().size(); ++i) {
           const auto& l = s.pruner->layers()[i];
           masks[l.name] = deployed.narrow(0, l.offset, l.numel).view(l.shape);
         }
-        summary.sparse_model_bytes = sparse::export_sparse_model(summary.sparse_model_path, s.spec, *s.model, masks);
+        if (cfg.sparse.export_model) {
+          summary.sparse_model_bytes = sparse::export_sparse_model(summary.sparse_model_path, s.spec, *s.model, masks);
+        }
+        NamedTensors bool_masks;
+        for (const auto& [name, m] : masks) bool_masks.emplace_back(name, m.ne(0));
+        save_torch_file(s.out_dir + "/model_masks.pt", tensor_dict(bool_masks));
       }
-      s.flat->values().copy_(mine);
+      save_torch_file(s.out_dir + "/model.pt", tensor_dict(state_dict_of(*s.model)));
     }
+    s.flat->values().copy_(mine);
   }
 
   summary.steps = step;

@@ -13,6 +13,7 @@
 #include "gossamer/models/model.h"
 #include "gossamer/train/checkpoint.h"
 #include "gossamer/train/flat_parameters.h"
+#include "gossamer/train/torch_state_dict.h"
 #include "gossamer/util/atomic_file.h"
 
 using namespace gossamer;
@@ -180,7 +181,7 @@ TEST(Checkpoint, ShapeMismatchNamesTheKey) {
     train::load_checkpoint(path, *other, nullptr);
     FAIL();
   } catch (const std::runtime_error& e) {
-    EXPECT_THAT(e.what(), ::testing::HasSubstr("'model/fc1.weight' has shape [5, 6] but the model expects [7, 6]"));
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("'fc1.weight' has shape [5, 6] but the model expects [7, 6]"));
   }
 }
 
@@ -206,4 +207,67 @@ TEST(FlatParameters, ParametersAndGradientsAliasTheFlatBuffers) {
   EXPECT_FALSE(torch::equal(model->parameters()[0].detach(), before));
   flat.zero_grad();
   for (const auto& p : model->parameters()) EXPECT_EQ(p.grad().abs().sum().item<double>(), 0.0);
+}
+
+// Checkpoints are torch.save files (torch_state_dict.h): a dict whose "model" holds PyTorch's names.
+TEST(Checkpoint, IsADictPythonReadsWithTheModelUnderPyTorchNames) {
+  auto dir = fresh_ckpt_dir("pickled");
+  torch::manual_seed(0);
+  auto model = small_mlp();
+  const std::string path = (dir / "c.pt").string();
+  train::CheckpointExtras ex;
+  ex.meta_json = R"({"step": 3})";
+  train::save_checkpoint(path, *model, nullptr, ex);
+  const c10::IValue root = train::load_torch_file(path);
+  ASSERT_TRUE(root.isGenericDict());
+  const auto d = root.toGenericDict();
+  EXPECT_EQ(d.at(std::string("format")).toStringRef(), "gossamer-checkpoint");
+  EXPECT_EQ(d.at(std::string("meta_json")).toStringRef(), R"({"step": 3})");
+  const auto tensors = train::tensors_of(d.at(std::string("model")), path, "'model'");
+  std::vector<std::string> names;
+  for (const auto& [name, t] : tensors) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}));
+  EXPECT_TRUE(torch::equal(tensors[0].second, model->named_parameters()["fc1.weight"]));
+  std::filesystem::remove_all(dir);
+}
+
+// Checkpoints written by earlier builds (a LibTorch OutputArchive, "model/" names) still restore.
+TEST(Checkpoint, ArchivesOfEarlierBuildsStillLoad) {
+  auto dir = fresh_ckpt_dir("archive");
+  torch::manual_seed(0);
+  auto model = small_mlp();
+  torch::serialize::OutputArchive archive;
+  for (const auto& p : model->named_parameters(true)) archive.write("model/" + p.key(), p.value().detach(), false);
+  archive.write("meta", c10::IValue(std::string(R"({"step": 9})")));
+  const std::string path = (dir / "old.pt").string();
+  archive.save_to(path);
+  ASSERT_TRUE(train::is_libtorch_archive(path));
+  auto other = small_mlp();
+  for (auto& p : other->parameters()) p.detach().zero_();
+  const auto restored = train::load_checkpoint(path, *other, nullptr);
+  EXPECT_EQ(restored.meta_json, R"({"step": 9})");
+  EXPECT_TRUE(torch::equal(other->named_parameters()["fc2.bias"], model->named_parameters()["fc2.bias"]));
+  std::filesystem::remove_all(dir);
+}
+
+// A plain state_dict (what Python's torch.save(model.state_dict()) and RUN/model.pt are) gives
+// weights to train.init_from, but cannot resume a run: it has no optimizer state.
+TEST(Checkpoint, AStateDictInitialisesButCannotResume) {
+  auto dir = fresh_ckpt_dir("state_dict");
+  torch::manual_seed(0);
+  auto model = small_mlp();
+  const std::string path = (dir / "model.pt").string();
+  train::save_torch_file(path, train::tensor_dict(train::state_dict_of(*model)));
+  auto other = small_mlp();
+  for (auto& p : other->parameters()) p.detach().zero_();
+  train::load_checkpoint(path, *other, nullptr);
+  EXPECT_TRUE(torch::equal(other->named_parameters()["fc1.weight"], model->named_parameters()["fc1.weight"]));
+  torch::optim::SGD opt(other->parameters(), torch::optim::SGDOptions(0.1));
+  try {
+    train::load_checkpoint(path, *other, &opt);
+    FAIL() << "a state_dict resumed";
+  } catch (const train::CheckpointError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr(path + " holds model weights only (a state_dict)"));
+  }
+  std::filesystem::remove_all(dir);
 }

@@ -1,5 +1,14 @@
 // Checkpoints: model parameters and buffers, optimizer state, extra named tensors (algorithm
 // state such as gossip trackers) and a JSON string of metadata, written atomically.
+//
+// The file is one Python's torch.load reads (torch_state_dict.h): a dict
+//   {"format": "gossamer-checkpoint", "version": 2,
+//    "model": {PyTorch parameter and buffer names ("conv1.weight") -> tensor},
+//    "extras": {name -> tensor}, "meta_json": str,
+//    "optimizer": uint8 tensor (LibTorch's optimizer archive; absent when saved without one)}
+// so that a PyTorch module of the same architecture takes load_state_dict(torch.load(p)["model"]).
+// load_checkpoint also reads version 1 (LibTorch serialize::OutputArchives of earlier builds) and,
+// for weights only, plain state_dicts (Python's torch.save(model.state_dict()), RUN/model.pt).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -41,8 +50,11 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model, co
 void check_checkpoint_file(const std::string& path);
 
 // Restores into the existing tensors IN PLACE (copy_), so views such as FlatParameters stay valid.
-// Throws CheckpointError naming the file (and the key on a missing tensor or a shape mismatch);
-// the file's kind is checked before LibTorch reads it, so no zip-reader message reaches the user.
+// The model's tensors and the file's must match name for name and shape for shape (PyTorch's
+// strict load_state_dict). Throws CheckpointError naming the file and every missing key,
+// unexpected key and shape mismatch; for a plain state_dict when `optimizer` or extra tensors are
+// asked for (resume needs a checkpoint); the file's kind is checked before it is read, so no
+// zip-reader message reaches the user.
 CheckpointExtras load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
                                  const std::vector<std::string>& extra_tensor_names = {});
 
