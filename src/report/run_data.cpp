@@ -4,8 +4,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -17,14 +16,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The shortest text that reads back as the same double: 0.1 stays "0.1", not 0.10000000000000001.
+// The shortest text that reads back as the same double: 0.1 stays "0.1" (not 0.10000000000000001)
+// and 100.0 "100" (not 1e+02).
 std::string shortest_double(double v) {
   char buf[40];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  return buf;
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 
 // A config value as a legend shows it: strings bare, arrays as [300, 100].

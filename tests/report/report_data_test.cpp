@@ -69,6 +69,7 @@ class ReportData : public ::testing::Test {
 
 TEST_F(ReportData, ReadsEveryEventAndKeyOfARun) {
   write_fixture_run(dir("a"), FixtureRun{});
+  std::ofstream(dir("a") + "/config.toml", std::ios::app) << "[robust]\nradius = 100.0\n";
   const rep::RunData r = rep::read_run(dir("a"));
   EXPECT_EQ(r.name, "a");
   EXPECT_EQ(r.about.at("algorithm"), "dsgd");
@@ -86,6 +87,7 @@ TEST_F(ReportData, ReadsEveryEventAndKeyOfARun) {
   EXPECT_THAT(r.kernel_decisions[0], HasSubstr("fc1.weight b64 train: sparse"));
   // Config values as a legend shows them.
   EXPECT_EQ(r.config.at("optimizer.lr"), "0.05");
+  EXPECT_EQ(r.config.at("robust.radius"), "100");  // not 1e+02
   EXPECT_EQ(r.config.at("model.hidden"), "[64]");
   EXPECT_EQ(r.config.at("cluster.topology"), "ring");
   EXPECT_TRUE(r.notes.empty());
