@@ -322,11 +322,12 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
                      : "step " + std::to_string(step) + " (epoch " + std::to_string(epoch) + ")";
   };
   // The kernel choices so far (sparse.kernels), as a "kernels" line just before an evaluation's
-  // line, so that the evaluation stays a run's last line; `at_stop` as that evaluation's.
+  // line, so that the evaluation stays a run's last line; `at_stop` as that evaluation's. Every
+  // sparse run writes it, with an empty list when nothing is routed (sparse.kernels = dense,
+  // SR-STE), so that a run's lines do not depend on the kernels it ran on.
   auto write_kernels = [&](double at_stop) {
     if (!metrics || !s.kernels) return;
     const std::vector<std::string> decisions = s.kernels->decisions();
-    if (decisions.empty()) return;  // sparse.kernels = dense, or nothing routed
     std::map<std::string, double> fields;
     if (at_stop != 0.0) fields["at_stop"] = at_stop;
     metrics->write_list("kernels", step, fields, "decisions", decisions);
