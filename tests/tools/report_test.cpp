@@ -42,8 +42,8 @@ struct PageCheck {
 
 // Opens `html` in headless Chromium with two scripts of the test's own added: before everything
 // an error hook (window.onerror and unhandled rejections), after the page's scripts a probe that
-// counts the Chart.js charts with at least `min_ink` pixels of their first line's colour (so a
-// chart that was created but drew nothing does not count), the "no data" boxes, the topology
+// counts the Chart.js charts with at least `min_ink` pixels of their first line's colour inside
+// their plotting area (so a chart that was created but drew nothing does not count), the "no data" boxes, the topology
 // drawings and their nodes, and writes that as JSON into the DOM that --dump-dom prints.
 PageCheck render_in_chromium(const std::string& html_path, int min_ink = 10) {
   std::string html = read_text(html_path);
@@ -60,7 +60,10 @@ window.addEventListener('load', function () { setTimeout(function () {
     var chart = window.Chart && Chart.getChart(c);
     if (!chart) { out.blank.push('no chart'); return; }
     var hex = chart.data.datasets[0].borderColor, want = [1, 3, 5].map(function (i) { return parseInt(hex.substr(i, 2), 16); });
-    var px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, ink = 0;
+    // Only inside the plotting area: the legend's colour boxes are not a drawn line.
+    var a = chart.chartArea, k = chart.currentDevicePixelRatio || 1;
+    var px = c.getContext('2d').getImageData(Math.ceil(a.left * k) + 1, Math.ceil(a.top * k), Math.floor((a.right - a.left) * k) - 1,
+                                             Math.floor((a.bottom - a.top) * k)).data, ink = 0;
     for (var i = 0; i < px.length; i += 4) {
       if (px[i + 3] > 200 && Math.abs(px[i] - want[0]) + Math.abs(px[i + 1] - want[1]) + Math.abs(px[i + 2] - want[2]) < 60) ink++;
     }
