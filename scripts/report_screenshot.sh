@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's picture of a report (docs/img/report.png), made by the project's own commands: two
-# short runs that differ in cluster.topology (8 gossiping workers, a GMP-pruned MLP, ~1 min each on
-# 2 cores), `gossamer report` of both, and headless Chromium's screenshot of the page's top.
+# short runs that differ in cluster.topology (8 gossiping workers, a GMP-pruned MLP on 8192 images,
+# about 10 s for both on 2 cores), `gossamer report` of both, and headless Chromium's screenshot of
+# the page's top.
 #
 #   bash scripts/report_screenshot.sh [OUT.png]     (needs build/bin/gossamer, chromium, libjs-chart.js)
 set -euo pipefail

@@ -149,12 +149,13 @@ class ReportCommand : public ::testing::Test {
 TEST_F(ReportCommand, TwoRunsAreOverlaidWithTheDifferingKeyAsTheirLegend) {
   write_three_runs();
   const std::string out = dir("ab.html");
-  const ToolResult r = run_gossamer("report " + dir("A") + " " + dir("B") + " -o " + out);
+  const ToolResult r = run_gossamer("report " + dir("A") + " " + dir("B") + " -o " + out + " --title 'A & B'");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("gossamer report: wrote " + out + " ("));
   EXPECT_THAT(r.out, ::testing::ContainsRegex("\\([0-9]+\\.[0-9] kB\\) for 2 runs"));
   EXPECT_THAT(r.out, HasSubstr("run              optimizer.lr=0.05  (" + dir("A") + "; 8 train and 2 eval lines)"));
   const std::string html = read_text(out);
+  EXPECT_THAT(html, HasSubstr("<title>A &amp; B</title>"));
   EXPECT_THAT(html, HasSubstr("\"label\":\"optimizer.lr=0.05\""));
   EXPECT_THAT(html, HasSubstr("\"label\":\"optimizer.lr=0.1\""));
   EXPECT_THAT(html, HasSubstr("\"differing\":[\"optimizer.lr\"]"));
