@@ -57,7 +57,7 @@ void add_report_command(CLI::App& app, int& exit_code) {
                                  "Write one self-contained HTML page of one or more runs: curves, communication, "
                                  "sparsity, topology, kernels and configuration");
   cmd->add_option("run_dirs", args->run_dirs, "runs' output folders (output.dir, holding metrics.jsonl)")
-      ->type_name("RUN_DIR...");
+      ->type_name("RUN_DIR");
   cmd->add_option("-o,--output", args->output, "the HTML file to write")
       ->type_name("FILE")
       ->default_str("RUN_DIR/report.html of the first run");
