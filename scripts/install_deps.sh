@@ -12,6 +12,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist            # /usr/share/datasets/fashion-mnist/*.gz
   python3-torch                    # the PyTorch peer used by bench/ (run with /usr/bin/python3)
+  libjs-chart.js                   # Chart.js 3.9.1, inlined by `gossamer report` into its pages
+  chromium                         # headless browser: the report's test and docs/img/report.png
 )
 
 missing=()

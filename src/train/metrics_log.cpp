@@ -46,4 +46,15 @@ void MetricsLog::write_run(const std::map<std::string, std::string>& about) {
   out_.flush();
 }
 
+void MetricsLog::write_list(const std::string& event, int64_t step, const std::map<std::string, double>& fields,
+                            const std::string& list_key, const std::vector<std::string>& items) {
+  nlohmann::ordered_json j;
+  j["event"] = event;
+  j["step"] = step;
+  for (const auto& [k, v] : fields) j[k] = v;
+  j[list_key] = items;
+  out_ << j.dump() << "\n";
+  out_.flush();
+}
+
 }  // namespace gossamer::train

@@ -322,6 +322,17 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     return epoch_end ? "epoch " + std::to_string(epoch)
                      : "step " + std::to_string(step) + " (epoch " + std::to_string(epoch) + ")";
   };
+  // The kernel choices so far (sparse.kernels), as a "kernels" line just before an evaluation's
+  // line, so that the evaluation stays a run's last line; `at_stop` as that evaluation's. Every
+  // sparse run writes it, with an empty list when nothing is routed (sparse.kernels = dense,
+  // SR-STE), so that a run's lines do not depend on the kernels it ran on.
+  auto write_kernels = [&](double at_stop) {
+    if (!metrics || !s.kernels) return;
+    const std::vector<std::string> decisions = s.kernels->decisions();
+    std::map<std::string, double> fields;
+    if (at_stop != 0.0) fields["at_stop"] = at_stop;
+    metrics->write_list("kernels", step, fields, "decisions", decisions);
+  };
   // Test accuracy of the mean model (what a user would deploy) and of the worst worker.
   struct Eval {
     EvalResult mean;
@@ -475,8 +486,11 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
       // every rank takes them so that each one's window restarts here.
       for (const auto& [k, v] : s.distributed->take_mixing_metrics()) fields[k] = v;
       if (s.pruner) {
-        // SAD since the previous log line, normalised by the pruned layers' size.
-        fields["sparsity"] = s.pruner->report().sparsity();
+        // SAD since the previous log line, normalised by the pruned layers' size. The per-layer
+        // sparsity at every log step draws the report's sparsity-over-time plot (gossamer report).
+        const sparse::SparsityReport rep = s.pruner->report();
+        fields["sparsity"] = rep.sparsity();
+        for (const auto& l : rep.layers) fields["sparsity/" + l.name] = l.sparsity();
         fields["sad"] = static_cast<double>(s.pruner->take_flips()) /
                         static_cast<double>(std::max<int64_t>(1, s.pruner->pruned_layer_numel()));
       }
@@ -531,6 +545,7 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
         const size_t used = std::strlen(buf);
         std::snprintf(buf + used, sizeof buf - used, ", sparsity %.1f%%", 100.0 * rep.sparsity());
       }
+      write_kernels(0.0);
       if (metrics) metrics->write("eval", step, fields);
       progress.message(buf);
     } else {
@@ -573,6 +588,7 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
         fields["consensus_distance"] = last_eval.consensus;
       }
       if (s.pruner) fields["sparsity"] = s.pruner->report().sparsity();
+      write_kernels(fields["at_stop"]);
       metrics->write("eval", step, fields);
     }
   }

@@ -15,6 +15,7 @@ void add_launch_command(CLI::App& app, int& exit_code);
 void add_topology_command(CLI::App& app, int& exit_code);
 void add_prune_command(CLI::App& app, int& exit_code);
 void add_infer_command(CLI::App& app, int& exit_code);
+void add_report_command(CLI::App& app, int& exit_code);
 
 // Whether `program` is an executable in one of $PATH's folders (what execvp would run).
 bool on_path(const std::string& program);

@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
   gossamer::cli::add_topology_command(app, exit_code);
   gossamer::cli::add_prune_command(app, exit_code);
   gossamer::cli::add_infer_command(app, exit_code);
+  gossamer::cli::add_report_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace gossamer::train {
 
@@ -19,6 +20,10 @@ class MetricsLog {
   void write(const std::string& event, int64_t step, const std::map<std::string, double>& fields);
   // Writes {"event": "run", "step": 0, <about...>}: what produced the file (algorithm, topology, ...).
   void write_run(const std::map<std::string, std::string>& about);
+  // Writes {"event": event, "step": step, <fields...>, list_key: [items...]}: an event whose
+  // payload is text, such as the kernel choices ("kernels", list_key "decisions").
+  void write_list(const std::string& event, int64_t step, const std::map<std::string, double>& fields,
+                  const std::string& list_key, const std::vector<std::string>& items);
   const std::string& path() const { return path_; }
 
  private:
