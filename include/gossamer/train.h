@@ -13,4 +13,5 @@
 #include "gossamer/train/robust_setup.h"
 #include "gossamer/train/run.h"
 #include "gossamer/train/sparse_kernels.h"
+#include "gossamer/train/torch_state_dict.h"
 #include "gossamer/train/trainer.h"

@@ -225,11 +225,15 @@ class Unpickler {
     const std::string record = "data/" + key;
     if (!reader_.hasRecord(record)) throw PickleError("no record " + record + " for a tensor's storage");
     auto [data, size] = reader_.getRecord(record);
-    at::Tensor storage = at::empty({numel}, at::TensorOptions().dtype(dtype));
-    const size_t want = static_cast<size_t>(numel) * storage.element_size();
-    if (size < want) {
-      throw PickleError("record " + record + " has " + std::to_string(size) + " bytes, its tensor needs " + std::to_string(want));
+    // The element count comes from the file: check it against the record's real size before
+    // allocating, so that a damaged or hostile count cannot ask for more memory than the file holds.
+    const size_t element_size = c10::elementSize(dtype);
+    if (numel < 0 || static_cast<uint64_t>(numel) > size / element_size) {
+      throw PickleError("record " + record + " has " + std::to_string(size) + " bytes, its storage claims " +
+                        std::to_string(numel) + " elements of " + std::to_string(element_size) + " bytes");
     }
+    at::Tensor storage = at::empty({numel}, at::TensorOptions().dtype(dtype));
+    const size_t want = static_cast<size_t>(numel) * element_size;
     if (want > 0) std::memcpy(storage.data_ptr(), data.get(), want);
     storages_[key] = storage;
     return storage;
@@ -250,15 +254,23 @@ class Unpickler {
       const at::Tensor& storage = a[0].toTensor();
       const int64_t offset = a[1].toInt();
       const std::vector<int64_t> size = int_tuple(a[2]), stride = int_tuple(a[3]);
-      int64_t last = offset;  // the furthest element the view reaches
+      // The nearest and furthest elements the view reaches must lie inside the storage (sizes,
+      // strides and offset come from the file; negative or huge ones must not read elsewhere).
+      if (size.size() != stride.size() || offset < 0) throw PickleError("a tensor with a malformed size or stride");
+      const int64_t n = storage.numel();
+      int64_t first = offset, last = offset;
       bool empty = false;
-      for (size_t d = 0; d < size.size() && d < stride.size(); ++d) {
+      for (size_t d = 0; d < size.size(); ++d) {
+        if (size[d] < 0 || size[d] > n || stride[d] < -n || stride[d] > n) {
+          throw PickleError("a tensor with size " + std::to_string(size[d]) + " or stride " + std::to_string(stride[d]) +
+                            " that does not fit its storage of " + std::to_string(n) + " elements");
+        }
         if (size[d] == 0) empty = true;
-        last += (size[d] - 1) * stride[d];
+        const int64_t reach = (size[d] - 1) * stride[d];  // |reach| <= n * n < 2^63 for storages that fit in memory
+        if (reach < 0) first += reach;
+        else last += reach;
       }
-      if (size.size() != stride.size() || (!empty && (offset < 0 || last >= storage.numel()))) {
-        throw PickleError("a tensor that reaches past the end of its storage");
-      }
+      if (!empty && (first < 0 || last >= n)) throw PickleError("a tensor that reaches past the end of its storage");
       return storage.as_strided(size, stride, offset);
     }
     if (name == "torch._utils._rebuild_parameter" || name == "torch._utils._rebuild_parameter_with_state" ||

@@ -629,7 +629,8 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
         for (const auto& [name, m] : masks) bool_masks.emplace_back(name, m.ne(0));
         save_torch_file(s.out_dir + "/model_masks.pt", tensor_dict(bool_masks));
       }
-      save_torch_file(s.out_dir + "/model.pt", tensor_dict(state_dict_of(*s.model)));
+      summary.torch_model_path = s.out_dir + "/model.pt";
+      save_torch_file(summary.torch_model_path, tensor_dict(state_dict_of(*s.model)));
     }
     s.flat->values().copy_(mine);
   }

@@ -67,8 +67,7 @@ TEST_F(ErrorReporting, EveryCommandSaysWhatWentWrongInOneLineWithTheStatusOfItsK
   const std::vector<Failure> failures = {
       {"train", "train " + config_ + " --set optimizer.lr=-1", 2, "optimizer.lr = -1"},
       {"train", "train " + config_ + " --set data.path=" + empty, 3, "data error: "},
-      // preflight checks train.init_from with the other keys: a configuration mistake
-      {"train", "train " + config_ + " --set train.init_from=" + text_, 2, "is not a checkpoint"},
+      {"train", "train " + config_ + " --set train.init_from=" + text_, 4, "is not a checkpoint"},
       // (this one used to escape the command and read "gossamer: error: ...")
       {"train", "train --resume " + (dir_ / "broken").string(), 4, "checkpoint.pt is not a checkpoint"},
       {"prune", "prune " + text_ + " --method magnitude --sparsity 0.5 --config " + config_, 4, text_},

@@ -1,7 +1,7 @@
 // `gossamer report RUN_DIR [RUN_DIR ...] [-o FILE]`: one self-contained HTML page of one or more
 // runs (report/html_report.h), the runs overlaid and told apart by the config keys they differ in.
 //
-// Exit statuses (main.cpp's): 2 a RUN_DIR that is not a run's output folder, or an -o that cannot
+// Exit statuses (errors.h maps the report layer's errors): 2 a RUN_DIR that is not a run's output folder, or an -o that cannot
 // be written; 3 a run's files that cannot be read (a garbled metrics.jsonl line, named with its
 // line number) or the plotting library missing (Debian's libjs-chart.js); 1 anything else.
 #include <CLI/CLI.hpp>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "errors.h"
 #include "gossamer/report/html_report.h"
 #include "gossamer/report/run_data.h"
 
@@ -65,21 +66,7 @@ void add_report_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--chart-js", args->chart_js, "Chart.js 3 UMD build to inline (Debian's libjs-chart.js)")
       ->type_name("FILE");
   cmd->callback([args, &exit_code] {
-    try {
-      exit_code = run_report(*args);
-    } catch (const report::NotARunError& e) {
-      std::cerr << "gossamer report: " << e.what() << "\n";
-      exit_code = 2;
-    } catch (const report::OutputError& e) {
-      std::cerr << "gossamer report: " << e.what() << "\n";
-      exit_code = 2;
-    } catch (const report::RunDataError& e) {
-      std::cerr << "gossamer report: " << e.what() << "\n";
-      exit_code = 3;
-    } catch (const report::MissingLibraryError& e) {
-      std::cerr << "gossamer report: " << e.what() << "\n";
-      exit_code = 3;
-    }
+    exit_code = run_reported("report", [&] { return run_report(*args); });
   });
 }
 

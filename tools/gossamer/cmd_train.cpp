@@ -148,6 +148,11 @@ int run_train(const TrainArgs& a) {
                            : 0.0,
               train::format_duration(s.step_s).c_str());
   std::printf("metrics          %s\n", s.metrics_path.c_str());
+  if (!s.torch_model_path.empty()) {
+    std::printf("torch model      %s (a state_dict: python/evaluate.py %s, or torch.load; README \"Loading a run in "
+                "Python\")\n",
+                s.torch_model_path.c_str(), cfg.output.dir.c_str());
+  }
   std::printf("checkpoint       %s\n", s.checkpoint_path.c_str());
   std::fflush(stdout);
   return g_stop.load() ? 130 : 0;

@@ -6,6 +6,8 @@
 
 #include "gossamer/config/config.h"
 #include "gossamer/data/dataset.h"
+#include "gossamer/report/html_report.h"
+#include "gossamer/report/run_data.h"
 #include "gossamer/train/checkpoint.h"
 #include "gossamer/train/one_shot_prune.h"
 
@@ -24,6 +26,18 @@ int run_reported(const std::string& command, const std::function<int()>& body) {
   } catch (const train::OutputExistsError& e) {
     std::cerr << prefix << e.what() << "; choose another directory with --out DIR, or replace them with --force\n";
     return kExitUsage;
+  } catch (const report::NotARunError& e) {  // a RUN_DIR that is not a run's folder
+    std::cerr << prefix << e.what() << "\n";
+    return kExitUsage;
+  } catch (const report::OutputError& e) {  // an -o FILE that cannot be written
+    std::cerr << prefix << e.what() << "\n";
+    return kExitUsage;
+  } catch (const report::RunDataError& e) {  // a run's files that cannot be read
+    std::cerr << prefix << e.what() << "\n";
+    return kExitBadInput;
+  } catch (const report::MissingLibraryError& e) {  // Debian's libjs-chart.js not installed
+    std::cerr << prefix << e.what() << "\n";
+    return kExitBadInput;
   } catch (const UsageError& e) {
     std::cerr << prefix << e.what() << "\n";
     return kExitUsage;

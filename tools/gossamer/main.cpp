@@ -1,4 +1,4 @@
-// The `gossamer` command: train, launch, topology, prune, infer. See README.md.
+// The `gossamer` command: train, launch, topology, prune, infer, report. See README.md.
 //
 // Exit statuses shared by the commands (errors.h, where run_reported maps failures to them): 0
 // success, 1 an unexpected error, 2 a command-line or configuration mistake (an unknown command

@@ -67,6 +67,7 @@ struct RunSummary {
   double dense_flops = 0, sparse_flops = 0;  // per sample, pruned layers only (sparse/metrics.h)
   std::vector<std::pair<std::string, double>> layer_sparsity;
   std::string sparse_model_path;          // exported non-zeros (rank 0 writes it)
+  std::string torch_model_path;           // model.pt: the deployed model as a state_dict Python's torch.load reads
   int64_t sparse_model_bytes = 0;
   int64_t dense_model_bytes = 0;          // the same parameters stored dense (float32)
   std::vector<std::string> kernel_decisions;  // sparse.kernels = auto: which layers ran sparse, measured times
