@@ -13,5 +13,5 @@
 #include "gossamer/compress.h"
 #include "gossamer/optim.h"
 #include "gossamer/sparse.h"
-#include "gossamer/report.h"
 #include "gossamer/train.h"
+#include "gossamer/report.h"

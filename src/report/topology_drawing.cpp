@@ -10,6 +10,7 @@
 #include "gossamer/optim/factory.h"
 #include "gossamer/topology/analysis.h"
 #include "gossamer/topology/spec.h"
+#include "gossamer/train/preflight.h"
 #include "gossamer/topology/topology.h"
 #include "gossamer/topology/weights.h"
 
@@ -19,18 +20,6 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kSize = 320, kCentre = kSize / 2, kRadius = 130;
-
-// What train/preflight.cpp's build_topology does (the report layer may not use train/): the same
-// spec from the same keys, so the drawing is the graph the run trained on.
-topology::Topology rebuild(const config::Config& cfg) {
-  topology::TopologySpec spec;
-  spec.name = cfg.cluster.topology;
-  spec.workers = static_cast<int>(cfg.cluster.workers);
-  spec.weights = topology::parse_weights(cfg.cluster.weights);
-  spec.seed = static_cast<uint64_t>(cfg.train.seed);
-  if (spec.name == "erdos-renyi") spec.p = 0.5;
-  return topology::make_topology(spec);
-}
 
 std::string fixed(double v, int digits) {
   char buf[32];
@@ -107,7 +96,7 @@ TopologyDrawing draw_topology(const RunData& run) {
                " is not used";
       return d;
     }
-    const topology::Topology t = rebuild(cfg);
+    const topology::Topology t = train::build_topology(cfg);
     const auto deg = topology::union_degree_stats(t);
     std::ostringstream os;
     os << t.name();
