@@ -271,6 +271,21 @@ std::optional<std::string> dry_build(const config::Config& cfg, const topology::
   return first;
 }
 
+// --resume: every checkpoint the run will load must look like one (check_checkpoint_file reads only
+// its first bytes), so a damaged or foreign file stops the run with the checkpoint error before the
+// data loads, not after. check_files has already checked that there is one per worker.
+void check_resume_files(const config::Config& cfg, bool resume) {
+  if (!resume) return;
+  const fs::path dir(cfg.output.dir);
+  if (cfg.cluster.workers == 1) {
+    check_checkpoint_file((dir / "checkpoint.pt").string());
+    return;
+  }
+  for (int64_t r = 0; r < cfg.cluster.workers; ++r) {
+    check_checkpoint_file((dir / ("checkpoint-rank" + std::to_string(r) + ".pt")).string());
+  }
+}
+
 // A train.init_from file that does not fit the model (another architecture, a file that is not a
 // state_dict) is a checkpoint error, exit status 4, with the loader's message naming the file, the
 // keys and the shapes: found here, on a model built as the run builds it, before the data loads.
@@ -346,6 +361,7 @@ PreflightReport preflight(const config::Config& cfg, bool resume) {
   if (!resume) note_unused_keys(cfg, gossips, report.notes);
   config::throw_if_problems(problems);
   check_init_from(cfg);
+  check_resume_files(cfg, resume);
 
   if (auto error = dry_build(cfg, topo ? &*topo : nullptr)) {
     std::string what = *error;

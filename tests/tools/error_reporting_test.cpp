@@ -86,4 +86,13 @@ TEST_F(ErrorReporting, EveryCommandSaysWhatWentWrongInOneLineWithTheStatusOfItsK
   }
 }
 
+// A run folder whose checkpoint is not one is refused before the data set loads (it used to load
+// Fashion-MNIST first and fail afterwards).
+TEST_F(ErrorReporting, AResumeFromAFileThatIsNotACheckpointStopsBeforeTheData) {
+  const ToolResult r = run_gossamer("train --resume " + (dir_ / "broken").string());
+  EXPECT_EQ(r.status, 4) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("checkpoint.pt is not a checkpoint"));
+  EXPECT_THAT(r.out, Not(HasSubstr("loading Fashion-MNIST"))) << r.out;
+}
+
 }  // namespace error_reporting_test
