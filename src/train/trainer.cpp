@@ -270,6 +270,11 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
     std::filesystem::remove(metrics_path);
   }
   std::unique_ptr<MetricsLog> metrics;
+  auto as_text = [](double v) {  // "0.9", as the user wrote it, not std::to_string's "0.900000"
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return std::string(buf);
+  };
   if (s.logger()) {
     util::write_text_atomically(s.out_dir + "/config.toml", config::to_toml(cfg));
     metrics = std::make_unique<MetricsLog>(metrics_path, resume ? step : -1);
@@ -280,8 +285,7 @@ RunSummary Trainer::run(bool resume, const std::atomic<bool>* stop) {
                           {"algorithm", s.world > 1 ? cfg.optimizer.algorithm : "none (one worker)"},
                           {"workers", std::to_string(s.world)},
                           {"topology", s.world > 1 && s.ctx.topology ? cfg.cluster.topology : "none"},
-                          {"sparse", cfg.sparse.method == "none" ? "none"
-                                                                 : cfg.sparse.method + " " + std::to_string(cfg.sparse.sparsity)},
+                          {"sparse", cfg.sparse.method == "none" ? "none" : cfg.sparse.method + " " + as_text(cfg.sparse.sparsity)},
                           {"compress", cfg.compress.method},
                           {"robust", cfg.robust.aggregator},
                           {"attack", cfg.attack.kind},

@@ -275,6 +275,15 @@ TEST_F(TrainCommand, LaunchedGlooWorkersShareTheCoresByDefault) {
   EXPECT_THAT(r.out, HasSubstr("2 local Gloo workers share " + std::to_string(cores) + " cores"));
 }
 
+// The run line names the sparsity as the user wrote it ("gmp 0.75", not "gmp 0.750000").
+TEST_F(TrainCommand, TheRunLineNamesTheSparsityAsWritten) {
+  const ToolResult r = train("--set sparse.method=gmp --set sparse.sparsity=0.75 --set train.max_steps=2");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto rows = metrics();
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows[0]["sparse"], "gmp 0.75");
+}
+
 size_t count(const std::string& text, const std::string& what) {
   size_t n = 0;
   for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
