@@ -93,7 +93,9 @@ def main():
     with open(os.path.join(args.run_dir, "config.toml"), "rb") as f:
         cfg = tomllib.load(f)
     m = cfg.get("model", {})
-    model = gossamer_models.build(m.get("name", "lenet5"), hidden=m.get("hidden", (300, 100)), width=m.get("width", 16))
+    name = m.get("name", "lenet5")
+    sizes = {k: m[k] for k in gossamer_models.TRANSFORMER_KEYS if k in m} if name in ("vit", "ceit") else {}
+    model = gossamer_models.build(name, hidden=m.get("hidden", (300, 100)), width=m.get("width", 16), **sizes)
     weights = args.weights or os.path.join(args.run_dir, "model.pt")
     model.load_state_dict(gossamer_models.state_dict_of(torch.load(weights)))
 

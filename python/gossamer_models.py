@@ -102,8 +102,156 @@ class ResNet20(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
-def build(name, input_shape=(1, 28, 28), num_classes=10, hidden=(300, 100), width=16):
-    """The model Gossamer builds for config [model] name / hidden / width (defaults as Gossamer's)."""
+class SelfAttention(nn.Module):
+    """Multi-head self-attention: one fused projection "qkv" ([3 dim, dim]: q rows, then k, then v) and "proj"."""
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        if dim % heads != 0:
+            raise ValueError(f"model.dim = {dim} is not divisible by model.heads = {heads}")
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x, last_query_only=False):
+        b, t, d = x.shape
+        qkv = self.qkv(x).reshape(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        if last_query_only:
+            q = q[:, :, -1:]
+        attn = torch.softmax(q @ k.transpose(-2, -1) / (d // self.heads) ** 0.5, dim=-1)
+        return self.proj((attn @ v).transpose(1, 2).reshape(b, q.shape[2], d))
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm block (LayerNorm eps 1e-6): x + attn(norm1 x), then + feed-forward(norm2 .).
+
+    leff_side = 0: an MLP "fc1" -> GELU -> "fc2". Otherwise CeiT's locally-enhanced feed-forward on
+    a class token and a leff_side x leff_side grid of tokens: "up" -> "bn_up" -> GELU, the grid
+    through the depthwise 3x3 "dw" -> "bn_dw" -> GELU, then "down" -> "bn_down"; the class token
+    passes around it.
+    """
+
+    def __init__(self, dim, heads, hidden, leff_side=0):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = SelfAttention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.side = leff_side
+        if leff_side == 0:
+            self.fc1 = nn.Linear(dim, hidden)
+            self.fc2 = nn.Linear(hidden, dim)
+        else:
+            self.up = nn.Linear(dim, hidden)
+            self.bn_up = nn.BatchNorm1d(hidden)
+            self.dw = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden)
+            self.bn_dw = nn.BatchNorm2d(hidden)
+            self.down = nn.Linear(hidden, dim)
+            self.bn_down = nn.BatchNorm1d(dim)
+
+    def feed_forward(self, x):
+        if self.side == 0:
+            return self.fc2(F.gelu(self.fc1(x)))
+        b, t, d = x.shape
+        cls, grid = x[:, :1], x[:, 1:].reshape(b * (t - 1), d)
+        h = F.gelu(self.bn_up(self.up(grid)))
+        g = h.reshape(b, t - 1, -1).transpose(1, 2).reshape(b, -1, self.side, self.side)
+        g = F.gelu(self.bn_dw(self.dw(g)))
+        h = g.flatten(2).transpose(1, 2).reshape(b * (t - 1), -1)
+        return torch.cat([cls, self.bn_down(self.down(h)).reshape(b, t - 1, d)], dim=1)
+
+    def forward(self, x, last_only=False):
+        if last_only:
+            y = x[:, -1:] + self.attn(self.norm1(x), last_query_only=True)
+        else:
+            y = x + self.attn(self.norm1(x))
+        return y + self.feed_forward(self.norm2(y))
+
+
+def _check_transformer_sizes(name, dim, depth, heads, mlp_ratio, patch, stem_channels):
+    for key, value in (("dim", dim), ("depth", depth), ("heads", heads), ("mlp_ratio", mlp_ratio),
+                       ("patch", patch), ("stem_channels", stem_channels)):
+        if value < 1:
+            raise ValueError(f"{name}: model.{key} = {value} must be at least 1")
+
+
+class ViT(nn.Module):
+    """Patches by the conv "patch_embed", "cls_token", "pos_embed", blocks block0.., "norm", "head" on the class token."""
+
+    def __init__(self, in_channels=1, image_size=28, num_classes=10, dim=64, depth=4, heads=4, mlp_ratio=2, patch=4,
+                 stem_channels=32):
+        super().__init__()
+        _check_transformer_sizes("vit", dim, depth, heads, mlp_ratio, patch, stem_channels)
+        if image_size % patch != 0:
+            raise ValueError(f"vit: model.patch = {patch} does not divide the {image_size}-pixel image side")
+        grid = image_size // patch
+        self.patch_embed = nn.Conv2d(in_channels, dim, patch, stride=patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, grid * grid + 1, dim))
+        self.depth = depth
+        for b in range(depth):
+            setattr(self, f"block{b}", EncoderBlock(dim, heads, dim * mlp_ratio))
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, x):
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        for b in range(self.depth):
+            x = getattr(self, f"block{b}")(x)
+        return self.head(self.norm(x[:, 0]))
+
+
+class CeiT(nn.Module):
+    """Image-to-Tokens stem ("i2t_conv" 7x7/2, "i2t_bn", max pool 3x3/2), patches of patch/4, LeFF blocks,
+    then the class tokens of all blocks (+ "pos_layer_embed") through "lca", where only the last one queries."""
+
+    def __init__(self, in_channels=1, image_size=28, num_classes=10, dim=64, depth=4, heads=4, mlp_ratio=2, patch=4,
+                 stem_channels=32):
+        super().__init__()
+        _check_transformer_sizes("ceit", dim, depth, heads, mlp_ratio, patch, stem_channels)
+        feature = ((image_size + 1) // 2 + 1) // 2
+        if patch % 4 != 0 or feature % (patch // 4) != 0:
+            raise ValueError(f"ceit: model.patch = {patch} does not fit: it must be 4 times a divisor of {feature}")
+        fp = patch // 4
+        self.grid = feature // fp
+        self.i2t_conv = nn.Conv2d(in_channels, stem_channels, 7, stride=2, padding=3, bias=False)
+        self.i2t_bn = nn.BatchNorm2d(stem_channels)
+        self.patch_embed = nn.Conv2d(stem_channels, dim, fp, stride=fp)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.grid * self.grid + 1, dim))
+        self.depth = depth
+        for b in range(depth):
+            setattr(self, f"block{b}", EncoderBlock(dim, heads, dim * mlp_ratio, leff_side=self.grid))
+        self.pos_layer_embed = nn.Parameter(torch.zeros(1, depth, dim))
+        self.lca = EncoderBlock(dim, heads, dim * mlp_ratio)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, x):
+        f = F.max_pool2d(self.i2t_bn(self.i2t_conv(x)), 3, 2, 1)
+        x = self.patch_embed(f).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        class_tokens = []
+        for b in range(self.depth):
+            x = getattr(self, f"block{b}")(x)
+            class_tokens.append(x[:, 0])
+        last = self.lca(torch.stack(class_tokens, dim=1) + self.pos_layer_embed, last_only=True)[:, 0]
+        return self.head(self.norm(last))
+
+
+TRANSFORMER_KEYS = ("dim", "depth", "heads", "mlp_ratio", "patch", "stem_channels")
+
+
+def build(name, input_shape=(1, 28, 28), num_classes=10, hidden=(300, 100), width=16, **transformer):
+    """The model Gossamer builds for config [model] name / hidden / width (defaults as Gossamer's);
+    vit and ceit take the [model] keys dim, depth, heads, mlp_ratio, patch and stem_channels."""
+    unknown = set(transformer) - set(TRANSFORMER_KEYS)
+    if unknown:
+        raise ValueError(f"unknown model keys {sorted(unknown)}: the transformers take {', '.join(TRANSFORMER_KEYS)}")
+    if name in ("vit", "ceit"):
+        cls = ViT if name == "vit" else CeiT
+        return cls(input_shape[0], input_shape[1], num_classes, **transformer)
     if name == "mlp":
         in_features = 1
         for d in input_shape:
@@ -113,7 +261,7 @@ def build(name, input_shape=(1, 28, 28), num_classes=10, hidden=(300, 100), widt
         return LeNet5(input_shape[0], input_shape[1], num_classes)
     if name == "resnet20":
         return ResNet20(input_shape[0], num_classes, width)
-    raise ValueError(f"unknown model '{name}': choose one of mlp, lenet5, resnet20")
+    raise ValueError(f"unknown model '{name}': choose one of mlp, lenet5, resnet20, vit, ceit")
 
 
 def state_dict_of(obj):

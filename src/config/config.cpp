@@ -352,9 +352,17 @@ Config parse_config(const std::string& toml_text, const std::string& origin, con
   }
   {
     SectionReader r(section(root, "model"), "model", problems);
-    r.read("name", c.model.name, {"mlp", "lenet5", "resnet20"});
+    r.read("name", c.model.name, {"mlp", "lenet5", "resnet20", "vit", "ceit"});
     r.read("hidden", c.model.hidden, 1);
     r.read("width", c.model.width, 1, 1024);
+    // The transformers' sizes; whether they fit the images (patch divides the side, dim divisible
+    // by heads) is checked where the model is built, which knows the image size.
+    r.read("dim", c.model.dim, 1, 4096);
+    r.read("depth", c.model.depth, 1, 64);
+    r.read("heads", c.model.heads, 1, 256);
+    r.read("mlp_ratio", c.model.mlp_ratio, 1, 16);
+    r.read("patch", c.model.patch, 1, 1024);
+    r.read("stem_channels", c.model.stem_channels, 1, 1024);
     r.reject_unknown();
   }
   {
@@ -664,7 +672,15 @@ std::string to_toml(const Config& c) {
                            {"train_limit", c.data.train_limit},
                            {"test_limit", c.data.test_limit},
                            {"order", c.data.order}}},
-      {"model", toml::table{{"name", c.model.name}, {"hidden", to_array(c.model.hidden)}, {"width", c.model.width}}},
+      {"model", toml::table{{"name", c.model.name},
+                             {"hidden", to_array(c.model.hidden)},
+                             {"width", c.model.width},
+                             {"dim", c.model.dim},
+                             {"depth", c.model.depth},
+                             {"heads", c.model.heads},
+                             {"mlp_ratio", c.model.mlp_ratio},
+                             {"patch", c.model.patch},
+                             {"stem_channels", c.model.stem_channels}}},
       {"train", toml::table{{"epochs", c.train.epochs},
                             {"batch_size", c.train.batch_size},
                             {"seed", c.train.seed},

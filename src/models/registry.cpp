@@ -8,7 +8,7 @@
 
 namespace gossamer::models {
 
-std::vector<std::string> model_names() { return {"mlp", "lenet5", "resnet20"}; }
+std::vector<std::string> model_names() { return {"mlp", "lenet5", "resnet20", "vit", "ceit"}; }
 
 std::shared_ptr<Model> make_model(const ModelSpec& spec) {
   if (spec.num_classes < 1) throw std::invalid_argument("model: num_classes must be >= 1");
@@ -17,11 +17,13 @@ std::shared_ptr<Model> make_model(const ModelSpec& spec) {
     const int64_t in = std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<int64_t>());
     return std::make_shared<Mlp>(in, spec.hidden, spec.num_classes);
   }
-  if (spec.name == "lenet5" || spec.name == "resnet20") {
+  if (spec.name == "lenet5" || spec.name == "resnet20" || spec.name == "vit" || spec.name == "ceit") {
     if (shape.size() != 3 || shape[1] != shape[2]) {
       throw std::invalid_argument("model '" + spec.name + "' needs square images shaped [channels, h, w]");
     }
     if (spec.name == "lenet5") return std::make_shared<LeNet5>(shape[0], shape[1], spec.num_classes);
+    if (spec.name == "vit") return std::make_shared<VisionTransformer>(shape[0], shape[1], spec.num_classes, spec.transformer);
+    if (spec.name == "ceit") return std::make_shared<CeiT>(shape[0], shape[1], spec.num_classes, spec.transformer);
     return std::make_shared<ResNet20>(shape[0], spec.num_classes, spec.width, shape[1]);
   }
   std::string known;

@@ -62,7 +62,14 @@ int64_t export_sparse_model(const std::string& path, const models::ModelSpec& sp
                      {"input_shape", spec.input_shape},
                      {"num_classes", spec.num_classes},
                      {"hidden", spec.hidden},
-                     {"width", spec.width}};
+                     {"width", spec.width},
+                     {"transformer",
+                      {{"dim", spec.transformer.dim},
+                       {"depth", spec.transformer.depth},
+                       {"heads", spec.transformer.heads},
+                       {"mlp_ratio", spec.transformer.mlp_ratio},
+                       {"patch", spec.transformer.patch},
+                       {"stem_channels", spec.transformer.stem_channels}}}};
   header["tensors"] = nlohmann::json::array();
   std::string payload;
   uint32_t version = kVersionCsrOnly;
@@ -163,6 +170,15 @@ SparseModel load_sparse_model(const std::string& path) {
     out.spec.num_classes = m.at("num_classes").get<int64_t>();
     out.spec.hidden = m.at("hidden").get<std::vector<int64_t>>();
     out.spec.width = m.at("width").get<int64_t>();
+    if (m.contains("transformer")) {  // absent in files written before the transformers
+      const auto& t = m.at("transformer");
+      out.spec.transformer.dim = t.at("dim").get<int64_t>();
+      out.spec.transformer.depth = t.at("depth").get<int64_t>();
+      out.spec.transformer.heads = t.at("heads").get<int64_t>();
+      out.spec.transformer.mlp_ratio = t.at("mlp_ratio").get<int64_t>();
+      out.spec.transformer.patch = t.at("patch").get<int64_t>();
+      out.spec.transformer.stem_channels = t.at("stem_channels").get<int64_t>();
+    }
     out.model = models::make_model(out.spec);
     auto tensors = named_tensors(*out.model);
     size_t restored = 0;

@@ -47,10 +47,9 @@ OneShotPruneResult one_shot_prune(const OneShotPruneRequest& req) {
   one_shot.sparse.method = "oneshot";
   one_shot.sparse.start_epoch = 0;
   sparse::PruneSpec ps = make_prune_spec(one_shot, 1, 1);
-  std::vector<sparse::ParamSlice> slices;
-  for (const auto& sl : flat.slices()) slices.push_back({sl.name, sl.offset, sl.numel, sl.shape});
+  const std::vector<sparse::ParamSlice> slices = parameter_slices(flat, *model);
   sparse::PrunerContext pc;
-  for (const auto& l : sparse::prunable_layers(slices)) pc.uses.push_back(model->weight_uses(l.name));
+  pc.uses = prunable_layer_uses(slices, *model);
   BatchStream samples(train, cfg.train.batch_size, static_cast<uint64_t>(cfg.train.seed) * 31u + 17u);
   pc.sample_gradient = [&](int64_t index) {
     Batch b = samples.batch(index);

@@ -14,7 +14,25 @@ models::ModelSpec model_spec(const config::Config& cfg, const data::Dataset& dat
   spec.num_classes = data.num_classes;
   spec.hidden = cfg.model.hidden;
   spec.width = cfg.model.width;
+  spec.transformer.dim = cfg.model.dim;
+  spec.transformer.depth = cfg.model.depth;
+  spec.transformer.heads = cfg.model.heads;
+  spec.transformer.mlp_ratio = cfg.model.mlp_ratio;
+  spec.transformer.patch = cfg.model.patch;
+  spec.transformer.stem_channels = cfg.model.stem_channels;
   return spec;
+}
+
+std::vector<sparse::ParamSlice> parameter_slices(const FlatParameters& flat, const models::Model& model) {
+  std::vector<sparse::ParamSlice> slices;
+  for (const auto& sl : flat.slices()) slices.push_back({sl.name, sl.offset, sl.numel, sl.shape, model.prunable(sl.name)});
+  return slices;
+}
+
+std::vector<int64_t> prunable_layer_uses(const std::vector<sparse::ParamSlice>& slices, const models::Model& model) {
+  std::vector<int64_t> uses;
+  for (const auto& l : sparse::prunable_layers(slices)) uses.push_back(model.weight_uses(l.name));
+  return uses;
 }
 
 sparse::PruneSpec make_prune_spec(const config::Config& cfg, int64_t steps_per_epoch, int64_t total_steps) {

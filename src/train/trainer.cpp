@@ -193,11 +193,10 @@ Trainer::Trainer(const config::Config& cfg, data::Dataset train, const data::Dat
   s_->schedule = std::make_unique<LrSchedule>(ls);
 
   if (cfg.sparse.method != "none") {
-    std::vector<sparse::ParamSlice> slices;
-    for (const auto& sl : s_->flat->slices()) slices.push_back({sl.name, sl.offset, sl.numel, sl.shape});
+    const std::vector<sparse::ParamSlice> slices = parameter_slices(*s_->flat, *s_->model);
     sparse::PrunerContext pc;
     pc.comm = &communicator;
-    for (const auto& l : sparse::prunable_layers(slices)) pc.uses.push_back(s_->model->weight_uses(l.name));
+    pc.uses = prunable_layer_uses(slices, *s_->model);
     State* st = s_.get();
     // WoodFisher's gradient samples: mini-batches from a stream of their own, so that taking them
     // does not change the training batches.

@@ -43,6 +43,6 @@ TEST(Models, UnknownNameListsTheKnownOnes) {
     make_model(s);
     FAIL();
   } catch (const std::invalid_argument& e) {
-    EXPECT_THAT(e.what(), ::testing::HasSubstr("unknown model 'vgg16': choose one of mlp, lenet5, resnet20"));
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("unknown model 'vgg16': choose one of mlp, lenet5, resnet20, vit, ceit"));
   }
 }

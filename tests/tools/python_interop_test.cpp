@@ -151,16 +151,22 @@ TEST_P(PythonReadsARun, AndGetsGossamersAccuracy) {
 
 INSTANTIATE_TEST_SUITE_P(Workers, PythonReadsARun, ::testing::Values(1, 4));
 
-// The other two architectures, a few steps each (ResNet-20 at width 8 on 200 test images, to stay
+// The other architectures, a few steps each (ResNet-20 at width 8 on 200 test images, to stay
 // fast): model.pt loads strictly into gossamer_models.py's module, which predicts each test image
 // as Gossamer does and gives its test loss (batch norm with its running statistics included).
 TEST(PythonReadsARunOf, EveryArchitectureWithTheSamePredictions) {
   PYTHON_INTEROP_REQUIRE();
-  for (const std::string model : {"mlp", "resnet20"}) {
+  for (const std::string model : {"mlp", "resnet20", "vit", "ceit"}) {
     const std::string run = scratch("arch_" + model);
+    // The transformers at sizes other than the defaults, which evaluate.py must read from the run's
+    // config.toml to build the same module.
+    const std::string sizes = model == "vit"    ? " --set model.dim=16 --set model.depth=2 --set model.heads=2 --set model.patch=7"
+                              : model == "ceit" ? " --set model.dim=16 --set model.depth=2 --set model.heads=2"
+                                                  " --set model.mlp_ratio=3 --set model.stem_channels=8"
+                                                : " --set model.width=8 --set \"model.hidden=[64, 32]\"";
     const ToolResult train = run_gossamer(
-        "train " + source("examples/fashion_lenet.toml") + kTiny + kSparse + " --set model.name=\\\"" + model +
-        "\\\" --set model.width=8 --set \"model.hidden=[64, 32]\" --set data.train_limit=256 --set data.test_limit=200"
+        "train " + source("examples/fashion_lenet.toml") + kTiny + kSparse + " --set model.name=\\\"" + model + "\\\"" +
+        sizes + " --set data.train_limit=256 --set data.test_limit=200"
         " --set train.batch_size=32 --set output.dir=\\\"" + run + "\\\"");
     ASSERT_EQ(train.status, 0) << train.out;
     const ToolResult py = evaluate_py("\"" + run + "\"");

@@ -292,3 +292,58 @@ TEST_F(InferFromFile, CommandRefusesBadOptions) {
   EXPECT_EQ(r.status, 3) << r.out;
   EXPECT_THAT(r.out, HasSubstr("data error: /nonexistent/fashion/t10k-images-idx3-ubyte.gz"));
 }
+
+TEST(InferTransformers, EveryProjectionRunsOnTheSparseKernelsAndTheSizesSurviveTheFile) {
+  // Non-default sizes, so that a file that lost them would build another model and fail to load.
+  // Only the weights the sparse layer would prune get masks (not the class token or positions).
+  for (const std::string name : {"vit", "ceit"}) {
+    models::ModelSpec spec;
+    spec.name = name;
+    spec.transformer = {/*dim=*/8, /*depth=*/2, /*heads=*/2, /*mlp_ratio=*/3, /*patch=*/name == "vit" ? 7 : 4, /*stem=*/5};
+    const std::string path = temp_path(name) + ".sparse";
+    torch::manual_seed(5);
+    auto dense = models::make_model(spec);
+    std::map<std::string, at::Tensor> masks;
+    {
+      torch::NoGradGuard no_grad;
+      for (const auto& p : dense->named_parameters(true)) {
+        if (p.value().dim() < 2 || !dense->prunable(p.key())) continue;
+        at::Tensor mask = at::rand(p.value().sizes()).ge(0.8);
+        p.value().mul_(mask);
+        masks[p.key()] = mask;
+      }
+    }
+    sparse::export_sparse_model(path, spec, *dense, masks);
+    auto m = sparse::load_sparse_model(path);
+    std::filesystem::remove(path);
+    EXPECT_EQ(m.spec.transformer.dim, 8) << name;
+    EXPECT_EQ(m.spec.transformer.mlp_ratio, 3) << name;
+    EXPECT_EQ(m.spec.transformer.patch, spec.transformer.patch) << name;
+    EXPECT_EQ(m.spec.transformer.stem_channels, 5) << name;
+    dense->eval();
+    m.model->eval();
+    const auto data = gossamer::testing::toy_images(3, 8);
+    torch::NoGradGuard no_grad;
+    const at::Tensor ref = dense->forward(data.inputs);
+    train::SparseKernelRouter router(*m.model, m.sparse, "sparse");
+    EXPECT_LE(relative_error(m.model->forward(data.inputs), ref), 1e-4) << name;
+    const auto d = router.decisions();
+    // ViT: patch conv, 2 blocks x (qkv, proj, fc1, fc2), head. CeiT: stem conv, patch conv, 2 blocks
+    // x (qkv, proj, up, down), the class-token block's 4 and the head; its depthwise convolutions
+    // stay dense, and say so.
+    const auto forced = std::count_if(d.begin(), d.end(), [](const std::string& l) {
+      return l.find(": sparse (forced)") != std::string::npos;
+    });
+    EXPECT_EQ(forced, name == "vit" ? 10 : 15) << ::testing::PrintToString(d);
+    // The rest: CeiT's depthwise convolutions, which stay dense and say so (no line says a routed
+    // layer was never called through its override).
+    EXPECT_EQ(d.size() - forced, name == "vit" ? 0u : 2u) << ::testing::PrintToString(d);
+    if (name == "ceit") {
+      EXPECT_THAT(d, ::testing::Contains("block1.dw.weight: dense (not routed: grouped convolution)"));
+    }
+    for (const char* layer : {"block1.attn.qkv.weight", "block0.attn.proj.weight", "head.weight", "patch_embed.weight"}) {
+      EXPECT_TRUE(std::any_of(d.begin(), d.end(), [&](const std::string& l) { return l.rfind(layer, 0) == 0; }))
+          << name << " " << layer;
+    }
+  }
+}

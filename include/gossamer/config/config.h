@@ -27,9 +27,16 @@ struct DataConfig {
 };
 
 struct ModelConfig {
-  std::string name = "lenet5";  // mlp | lenet5 | resnet20
-  std::vector<int64_t> hidden{300, 100};
-  int64_t width = 16;
+  std::string name = "lenet5";  // mlp | lenet5 | resnet20 | vit | ceit
+  std::vector<int64_t> hidden{300, 100};  // mlp
+  int64_t width = 16;                     // resnet20
+  // vit and ceit (models::ModelSpec says what each means)
+  int64_t dim = 64;
+  int64_t depth = 4;
+  int64_t heads = 4;
+  int64_t mlp_ratio = 2;
+  int64_t patch = 4;
+  int64_t stem_channels = 32;  // ceit only
 };
 
 struct TrainConfig {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,11 @@ class Model : public torch::nn::Module {
     return it == uses_.end() ? 1 : it->second;
   }
 
+  // Whether the sparse layer may prune this parameter. Only weights with two or more dimensions
+  // are candidates at all (sparse::prunable_layers); a model lists here the multi-dimensional
+  // parameters that are not layer weights (a transformer's class token and position embeddings).
+  bool prunable(const std::string& parameter_name) const { return dense_.count(parameter_name) == 0; }
+
   // Replaces how the layer owning `weight_name` (e.g. "fc1.weight") computes its output, e.g. with
   // a sparse kernel on the same parameters; an empty function restores the layer's own forward.
   using LayerFn = std::function<at::Tensor(const at::Tensor&)>;
@@ -37,6 +43,7 @@ class Model : public torch::nn::Module {
 
  protected:
   void set_weight_uses(const std::string& parameter_name, int64_t uses) { uses_[parameter_name] = uses; }
+  void keep_dense(const std::string& parameter_name) { dense_.insert(parameter_name); }
   // What forward() calls for each linear / convolution layer, so that overrides apply.
   template <typename Layer>
   at::Tensor run_layer(const std::string& weight_name, Layer& layer, const at::Tensor& x) {
@@ -50,6 +57,19 @@ class Model : public torch::nn::Module {
  private:
   std::map<std::string, int64_t> uses_;
   std::map<std::string, LayerFn> overrides_;
+  std::set<std::string> dense_;
+};
+
+// The sizes of the vision transformers (VisionTransformer, CeiT in zoo.h).
+struct TransformerSize {
+  int64_t dim = 64;        // token width; divisible by heads
+  int64_t depth = 4;       // encoder blocks
+  int64_t heads = 4;       // attention heads
+  int64_t mlp_ratio = 2;   // feed-forward hidden width = dim * mlp_ratio
+  // The patch side in image pixels; it must divide the image side. CeiT's stem shrinks the image
+  // 4x first, so its patches on the stem's feature map are patch / 4 wide (patch a multiple of 4).
+  int64_t patch = 4;
+  int64_t stem_channels = 32;  // CeiT's Image-to-Tokens convolution
 };
 
 struct ModelSpec {
@@ -58,6 +78,7 @@ struct ModelSpec {
   int64_t num_classes = 10;
   std::vector<int64_t> hidden{300, 100};     // MLP hidden widths
   int64_t width = 16;                        // ResNet base width
+  TransformerSize transformer;               // ViT and CeiT
 };
 
 std::vector<std::string> model_names();
