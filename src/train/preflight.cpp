@@ -128,6 +128,21 @@ void note_unused_keys(const config::Config& cfg, bool gossips, std::vector<std::
                     " is not used with cluster.workers = 1: one worker trains with the local optimizer (" +
                     cfg.optimizer.name + ") alone");
   }
+  // [model] keys of another architecture than the one chosen.
+  const std::string& model = cfg.model.name;
+  const bool transformer = model == "vit" || model == "ceit";
+  const std::pair<const char*, bool> model_keys[] = {
+      {"model.hidden", model == "mlp"},       {"model.width", model == "resnet20"}, {"model.dim", transformer},
+      {"model.depth", transformer},           {"model.heads", transformer},         {"model.mlp_ratio", transformer},
+      {"model.patch", transformer},           {"model.stem_channels", model == "ceit"}};
+  for (const auto& [key, used] : model_keys) {
+    if (given(cfg, key) && !used) notes.push_back(std::string(key) + " is not used by model.name = " + quoted(model));
+  }
+  if (transformer && !given(cfg, "optimizer.name") && !given(cfg, "optimizer.algorithm")) {
+    notes.push_back("model.name = " + quoted(model) + " trains with the default optimizer.name = \"sgd\"; "
+                    "transformers are trained with adamw (one worker) or optimizer.algorithm = \"dadam\" and "
+                    "warm-up: see examples/fashion_vit.toml and examples/ring8_transformer.toml");
+  }
   if (one && cfg.compress.method != "none") {
     notes.push_back("compress.method = " + quoted(cfg.compress.method) +
                     " is not used with cluster.workers = 1: one worker sends no messages");

@@ -249,6 +249,35 @@ TEST_F(TrainCommand, NotesKeysThatDoNotApplyAndTopologiesThatDegenerate) {
   EXPECT_THAT(r.out, HasSubstr("note: cluster.topology = \"torus\" with 7 workers builds a ring"));
 }
 
+TEST_F(TrainCommand, TransformerSizesThatDoNotFitAreConfigErrorsNamingTheKeyTheValueAndTheFix) {
+  ToolResult r = train("--set model.name=vit --set model.patch=5");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("vit: model.patch = 5 does not divide the 28-pixel image side: choose one of 1, 2, 4, 7, "
+                               "14, 28"));
+  EXPECT_THAT(r.out, Not(HasSubstr(kLoading)));
+  r = train("--set model.name=ceit --set model.dim=60 --set model.heads=8 --set cluster.workers=2");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("ceit: model.dim = 60 is not divisible by model.heads = 8: use heads that divide the "
+                               "width (e.g. 6) or a width that is a multiple of the heads (e.g. 64)"));
+  r = train("--set model.name=ceit --set model.patch=8");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("so patch must be 4 times a divisor of 7: choose one of 4, 28"));
+  r = train("--set model.name=vit --set model.heads=0");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("model.heads"));
+  // Keys of another architecture are noted, and the run goes on.
+  r = train("--set train.max_steps=1 --set model.dim=32 --set model.width=8");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("note: model.dim is not used by model.name = \"lenet5\""));
+  EXPECT_THAT(r.out, HasSubstr("note: model.width is not used by model.name = \"lenet5\""));
+  EXPECT_THAT(r.out, Not(HasSubstr("transformers are trained with")));
+  r = train("--set train.max_steps=1 --set model.name=vit --set model.depth=1 --set model.stem_channels=4");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("note: model.stem_channels is not used by model.name = \"vit\""));
+  EXPECT_THAT(r.out, HasSubstr("note: model.name = \"vit\" trains with the default optimizer.name = \"sgd\"; "
+                               "transformers are trained with adamw"));
+}
+
 TEST_F(TrainCommand, ResumeWithAnotherWorkerCountNamesBoth) {
   ASSERT_EQ(train("--set train.max_steps=1 --set cluster.workers=2").status, 0);
   ToolResult r = run_gossamer("train --resume " + run_dir_ + " --set cluster.workers=4");

@@ -39,15 +39,17 @@ config::Config transformer_config(const std::string& model, const std::string& d
 
 // Each worker's final mask, cut into the model's parameters.
 std::vector<std::map<std::string, at::Tensor>> worker_masks(const config::Config& cfg, const std::string& dir) {
+  const int workers = static_cast<int>(cfg.cluster.workers);
   models::ModelSpec spec;
   spec.name = cfg.model.name;
   spec.transformer = {cfg.model.dim, cfg.model.depth, cfg.model.heads, cfg.model.mlp_ratio, cfg.model.patch,
                       cfg.model.stem_channels};
   std::vector<std::map<std::string, at::Tensor>> out;
-  for (int r = 0; r < 3; ++r) {
+  for (int r = 0; r < workers; ++r) {
     auto model = models::make_model(spec);
     train::FlatParameters flat(*model);
-    const auto ex = train::load_checkpoint(dir + "/checkpoint-rank" + std::to_string(r) + ".pt", *model, nullptr,
+    const std::string file = workers == 1 ? "/checkpoint.pt" : "/checkpoint-rank" + std::to_string(r) + ".pt";
+    const auto ex = train::load_checkpoint(dir + file, *model, nullptr,
                                            {"sparse.mask", "sparse.sad_reference"});
     const at::Tensor mask = ex.tensors.at("sparse.mask");
     std::map<std::string, at::Tensor> per;
@@ -114,6 +116,47 @@ TEST(TransformerTraining, CeitGmpReachesItsSparsityOnTheLayersAndLeavesTheEmbedd
   }
   // Uniform allocation: every layer at 80% (each rounds its own count).
   EXPECT_NEAR(1.0 - static_cast<double>(kept) / static_cast<double>(total), 0.8, 0.01);
+}
+
+// Every other sparse method on one ViT worker: the embeddings stay dense whatever the method, and
+// the layers are pruned (to the target, where the method ends exactly there).
+TEST(TransformerTraining, EverySparseMethodLeavesTheEmbeddingsDense) {
+  const auto train = toy_images(320, 9), test = toy_images(40, 10);
+  struct Case {
+    std::string name;
+    std::vector<std::string> keys;
+    bool exact;  // every layer ends at sparse.sparsity = 0.7
+  };
+  const std::vector<Case> cases = {
+      {"oneshot", {"sparse.method=oneshot", "sparse.start_epoch=0"}, true},
+      {"woodfisher", {"sparse.method=oneshot", "sparse.scorer=woodfisher", "sparse.start_epoch=0",
+                      "sparse.woodfisher_samples=8", "sparse.woodfisher_block=32"}, true},
+      {"gap", {"sparse.method=gap", "sparse.gap_partitions=2", "sparse.gap_epochs=0.2"}, false},
+      {"rigl", {"sparse.method=rigl", "sparse.update_every=3"}, true},
+      {"set", {"sparse.method=set", "sparse.update_every=3"}, true},
+      {"block", {"sparse.method=gmp", "sparse.pattern=block", "sparse.block_rows=4", "sparse.block_cols=4",
+                 "sparse.start_epoch=0", "sparse.end_epoch=0.5", "sparse.update_every=2"}, false},
+  };
+  for (const auto& c : cases) {
+    const std::string dir = fresh_dir("vit_" + c.name);
+    std::vector<std::string> keys{"cluster.workers=1", "optimizer.algorithm=parallel-sgd", "optimizer.name=adamw",
+                                  "sparse.sparsity=0.7"};
+    keys.insert(keys.end(), c.keys.begin(), c.keys.end());
+    auto cfg = transformer_config("vit", dir, keys);
+    train::Trainer trainer(cfg, train, test, dir);
+    const auto s = trainer.run(false);
+    EXPECT_TRUE(std::isfinite(s.test_accuracy)) << c.name;
+    const auto masks = worker_masks(cfg, dir);
+    for (const auto& [name, m] : masks[0]) {
+      if (name == "cls_token" || name == "pos_embed" || m.dim() < 2) {
+        EXPECT_TRUE(m.eq(1).all().item<bool>()) << c.name << ": " << name << " was pruned";
+        continue;
+      }
+      const double sparsity = 1.0 - m.mean().item<double>();
+      if (c.exact) EXPECT_NEAR(sparsity, 0.7, 0.02) << c.name << " " << name;
+      else EXPECT_GT(sparsity, 0.0) << c.name << " " << name;
+    }
+  }
 }
 
 }  // namespace transformer_training_test
