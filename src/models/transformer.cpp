@@ -28,6 +28,32 @@ void check_transformer_size(const TransformerSize& size, const std::string& mode
   }
 }
 
+int64_t transformer_tokens(const std::string& model, const TransformerSize& size, int64_t image_size) {
+  // As the constructors: ViT cuts the image into patches; CeiT's stem shrinks it to
+  // ceil(ceil(s / 2) / 2) and cuts that into patches of patch / 4.
+  const int64_t side = model == "ceit" ? (((image_size + 1) / 2 + 1) / 2) / std::max<int64_t>(1, size.patch / 4)
+                                       : image_size / std::max<int64_t>(1, size.patch);
+  return side * side;
+}
+
+int64_t transformer_parameters(const std::string& model, const TransformerSize& size, int64_t in_channels,
+                               int64_t image_size, int64_t num_classes) {
+  const int64_t d = size.dim, h = size.dim * size.mlp_ratio, L = size.depth;
+  const int64_t tokens = transformer_tokens(model, size, image_size);
+  const int64_t attention = 2 * d /* norm1 */ + 3 * d * d + 3 * d /* qkv */ + d * d + d /* proj */ + 2 * d /* norm2 */;
+  const int64_t mlp = d * h + h + h * d + d;
+  const int64_t top = 2 * d /* norm */ + d * num_classes + num_classes /* head */;
+  const int64_t embeddings = d /* cls_token */ + (tokens + 1) * d /* pos_embed */;
+  if (model != "ceit") {
+    const int64_t p = size.patch;
+    return in_channels * p * p * d + d + embeddings + L * (attention + mlp) + top;
+  }
+  const int64_t c = size.stem_channels, fp = size.patch / 4;
+  const int64_t stem = in_channels * 49 * c + 2 * c + c * fp * fp * d + d;
+  const int64_t leff = d * h + h + 2 * h /* up, bn_up */ + 9 * h + h + 2 * h /* dw, bn_dw */ + h * d + d + 2 * d;
+  return stem + embeddings + L * (attention + leff) + L * d /* pos_layer_embed */ + attention + mlp /* lca */ + top;
+}
+
 at::Tensor plain_linear(const std::string&, torch::nn::Linear& layer, const at::Tensor& x) { return layer->forward(x); }
 
 at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {

@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "gossamer/comm/gloo_communicator.h"
 #include "gossamer/comm/inprocess_communicator.h"
@@ -17,6 +20,7 @@
 #include "gossamer/topology/analysis.h"
 #include "gossamer/topology/spec.h"
 #include "gossamer/models/model.h"
+#include "gossamer/models/transformer.h"
 #include "gossamer/train/checkpoint.h"
 #include "gossamer/train/optimizer_setup.h"
 #include "gossamer/train/robust_setup.h"
@@ -320,6 +324,69 @@ void check_init_from(const config::Config& cfg) {
   }
 }
 
+// MemAvailable of /proc/meminfo in bytes, or -1 where it cannot be read.
+double available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  double kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024.0;
+  }
+  return -1;
+}
+
+// A transformer's sizes go up to model.dim = 4096 and model.depth = 64, and model.patch = 1 makes
+// 784 tokens: combinations whose workers would need more memory than the machine has stop here, in
+// config terms, before the dry build allocates the first model (and the kernel's out-of-memory
+// killer ends the run without a word). The estimate per worker: 32 bytes per parameter (values,
+// gradients, two optimizer moments, mask and scratch copies) plus the activations autograd keeps
+// for a training batch: per block (and the class-token block), two attention maps of
+// heads x (tokens + 1)² floats and about 12·dim + 6·hidden floats per token; plus, for as many
+// workers as there are cores (evaluation runs one per core), one block's activations of an
+// evaluation batch without autograd. Checked against peak resident memory: a ViT with
+// model.patch = 1 (785 tokens), depth 2, batch 32 peaked 2.4 GB above an idle worker, this
+// estimate says 2.4 GB. Workers on this machine: cluster.workers in one process,
+// LOCAL_WORLD_SIZE processes (set by `gossamer launch`) on the Gloo backend.
+void check_transformer_memory(const config::Config& cfg, std::vector<std::string>& problems) {
+  const std::string& name = cfg.model.name;
+  if (name != "vit" && name != "ceit") return;
+  const models::ModelSpec spec = model_spec(cfg, data::Dataset{at::zeros({1, 1, 28, 28}), at::zeros({1}, at::kLong), 10});
+  try {
+    models::check_transformer_size(spec.transformer, name);
+  } catch (const std::invalid_argument&) {
+    return;  // the dry build reports it
+  }
+  const auto& t = spec.transformer;
+  const double params = static_cast<double>(models::transformer_parameters(name, t, 1, 28, 10));
+  const double tokens = static_cast<double>(models::transformer_tokens(name, t, 28) + 1);
+  const double hidden = static_cast<double>(t.dim * t.mlp_ratio);
+  const double per_token = tokens * (12.0 * static_cast<double>(t.dim) + 6.0 * hidden);
+  const double attention = static_cast<double>(t.heads) * tokens * tokens;
+  const double training = static_cast<double>(cfg.train.batch_size) * static_cast<double>(t.depth + 1) *
+                          (2.0 * attention + per_token) * 4.0;
+  const double evaluation = static_cast<double>(cfg.train.eval_batch_size) * (attention + per_token) * 4.0;
+  double local = static_cast<double>(cfg.cluster.workers);
+  if (cfg.cluster.backend == "gloo") {
+    const char* env = std::getenv("LOCAL_WORLD_SIZE");
+    local = env ? std::max(1.0, std::atof(env)) : 1.0;
+  }
+  const double cores = std::max(1.0, static_cast<double>(std::thread::hardware_concurrency()));
+  const double need = local * (32.0 * params + training) + std::min(local, cores) * evaluation;
+  const double have = available_memory_bytes();
+  if (have <= 0 || need <= 0.9 * have) return;
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "model.name = \"%s\" with model.dim = %lld, model.depth = %lld, model.heads = %lld, model.patch = %lld "
+                "(%.0f tokens, %.3g parameters) needs about %.1f GB for %.0f worker%s on this machine (train.batch_size "
+                "= %lld), more than the %.1f GB of memory available: choose a smaller model.dim or model.depth, a "
+                "larger model.patch, a smaller train.batch_size or fewer workers (README, Vision transformers)",
+                name.c_str(), static_cast<long long>(t.dim), static_cast<long long>(t.depth),
+                static_cast<long long>(t.heads), static_cast<long long>(t.patch), tokens - 1, params, need / 1e9, local,
+                local == 1 ? "" : "s", static_cast<long long>(cfg.train.batch_size), have / 1e9);
+  problems.push_back(buf);
+}
+
 }  // namespace
 
 topology::Topology build_topology(const config::Config& cfg) {
@@ -373,6 +440,7 @@ PreflightReport preflight(const config::Config& cfg, bool resume) {
     }
   }
   check_files(cfg, resume, problems);
+  check_transformer_memory(cfg, problems);
   if (!resume) note_unused_keys(cfg, gossips, report.notes);
   config::throw_if_problems(problems);
   check_init_from(cfg);

@@ -198,6 +198,23 @@ TEST(Transformer, VitHasTheParameterCountOfItsLayers) {
   EXPECT_EQ(count_parameters(*make_model(s)), embed + tokens + 2 * block + 8 + (4 * 3 + 3));
 }
 
+TEST(Transformer, TheParameterCountFromTheSizesIsTheBuiltModels) {
+  // The closed form the preflight's memory check uses, against the models themselves.
+  std::vector<TransformerSize> sizes = {TransformerSize{}, {8, 2, 2, 3, 7, 5}, {12, 3, 3, 1, 28, 2}, {16, 1, 4, 4, 2, 3}};
+  for (const std::string name : {"vit", "ceit"}) {
+    for (auto size : sizes) {
+      if (name == "ceit" && size.patch % 4 != 0) size.patch = 4;  // ceit: 4 times a divisor of 7
+      ModelSpec s;
+      s.name = name;
+      s.transformer = size;
+      const auto m = make_model(s);
+      EXPECT_EQ(transformer_parameters(name, size, 1, 28, 10), count_parameters(*m))
+          << name << " dim " << size.dim << " patch " << size.patch;
+      EXPECT_EQ(transformer_tokens(name, size, 28) + 1, m->named_parameters()["pos_embed"].size(1)) << name;
+    }
+  }
+}
+
 TEST(Transformer, OnlyLayerWeightsArePrunableAndEveryLinearGoesThroughTheHook) {
   for (const std::string name : {"vit", "ceit"}) {
     auto m = make_model(tiny(name));

@@ -265,6 +265,14 @@ TEST_F(TrainCommand, TransformerSizesThatDoNotFitAreConfigErrorsNamingTheKeyTheV
   r = train("--set model.name=vit --set model.heads=0");
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_THAT(r.out, HasSubstr("model.heads"));
+  // 8.6 billion parameters (about 275 GB): refused before any model is built, not left to the
+  // kernel's out-of-memory killer.
+  r = train("--set model.name=vit --set model.dim=4096 --set model.depth=64 --set model.heads=64");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("model.name = \"vit\" with model.dim = 4096, model.depth = 64, model.heads = 64, "
+                               "model.patch = 4 (49 tokens, 8.59e+09 parameters) needs about"));
+  EXPECT_THAT(r.out, HasSubstr("GB of memory available: choose a smaller model.dim or model.depth"));
+  EXPECT_THAT(r.out, Not(HasSubstr(kLoading)));
   // Keys of another architecture are noted, and the run goes on.
   r = train("--set train.max_steps=1 --set model.dim=32 --set model.width=8");
   ASSERT_EQ(r.status, 0) << r.out;

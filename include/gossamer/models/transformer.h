@@ -24,6 +24,14 @@ struct TransformerSize;
 // `model` ("vit" or "ceit"): a value below 1, or a width the heads do not divide.
 void check_transformer_size(const TransformerSize& size, const std::string& model);
 
+// The number of parameters of `model` ("vit" or "ceit") at `size` for [in_channels, image, image]
+// inputs and `num_classes`, computed from the layer shapes without building it (a preflight can
+// refuse a model that would not fit in memory before allocating it). The size must be valid.
+int64_t transformer_parameters(const std::string& model, const TransformerSize& size, int64_t in_channels,
+                               int64_t image_size, int64_t num_classes);
+// Patch tokens (without the class token) of `model` at `size` on image_size x image_size inputs.
+int64_t transformer_tokens(const std::string& model, const TransformerSize& size, int64_t image_size);
+
 // `name` is the layer's full weight name in the model (e.g. "block0.attn.qkv.weight").
 using LinearFn = std::function<at::Tensor(const std::string& name, torch::nn::Linear& layer, const at::Tensor& x)>;
 // The layer's own forward: what a block does outside a model.
