@@ -2,6 +2,7 @@
 // include/gossamer/models/ (the installed ones; tests/install/check_install.sh checks the list).
 #pragma once
 
+#include "gossamer/models/footprint.h"
 #include "gossamer/models/model.h"
 #include "gossamer/models/transformer.h"
 #include "gossamer/models/zoo.h"

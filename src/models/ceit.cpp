@@ -12,17 +12,8 @@ CeiT::CeiT(int64_t in_channels, int64_t image_size, int64_t num_classes, const T
   // Image-to-Tokens as in the paper and its code: 7x7 stride-2 convolution (pad 3, no bias), batch
   // norm, 3x3 stride-2 max pool (pad 1): a side s becomes ceil(ceil(s / 2) / 2).
   const int64_t feature = ((image_size + 1) / 2 + 1) / 2;
+  check_transformer_patch(size, "ceit", image_size);
   const int64_t p = size.patch;
-  if (p < 4 || p % 4 != 0 || feature % (p / 4) != 0) {
-    std::string fits;
-    for (int64_t q = 1; q <= feature; ++q) {
-      if (feature % q == 0) fits += (fits.empty() ? "" : ", ") + std::to_string(4 * q);
-    }
-    throw std::invalid_argument("ceit: model.patch = " + std::to_string(p) + " does not fit: the stem shrinks the " +
-                                std::to_string(image_size) + "-pixel image to " + std::to_string(feature) +
-                                " and cuts patches of patch / 4, so patch must be 4 times a divisor of " +
-                                std::to_string(feature) + ": choose one of " + fits);
-  }
   const int64_t fp = p / 4, dim = size.dim, c = size.stem_channels;
   grid_ = feature / fp;
   i2t_conv_ = register_module("i2t_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, c, 7).stride(2).padding(3).bias(false)));

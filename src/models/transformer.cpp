@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <string>
 
 namespace gossamer::models {
 
@@ -25,6 +26,38 @@ void check_transformer_size(const TransformerSize& size, const std::string& mode
                                 std::to_string(size.heads) + ": use heads that divide the width (e.g. " +
                                 std::to_string(fit) + ") or a width that is a multiple of the heads (e.g. " +
                                 std::to_string((size.dim / size.heads + 1) * size.heads) + ")");
+  }
+}
+
+namespace {
+
+std::string divisors_of(int64_t n, int64_t times = 1) {
+  std::string out;
+  for (int64_t d = 1; d <= n; ++d) {
+    if (n % d == 0) out += (out.empty() ? "" : ", ") + std::to_string(times * d);
+  }
+  return out;
+}
+
+}  // namespace
+
+void check_transformer_patch(const TransformerSize& size, const std::string& model, int64_t image_size) {
+  const int64_t p = size.patch;
+  if (model != "ceit") {
+    if (p < 1 || p > image_size || image_size % p != 0) {
+      throw std::invalid_argument(model + ": model.patch = " + std::to_string(p) + " does not divide the " +
+                                  std::to_string(image_size) + "-pixel image side: choose one of " +
+                                  divisors_of(image_size));
+    }
+    return;
+  }
+  // CeiT's Image-to-Tokens stem shrinks a side s to ceil(ceil(s / 2) / 2) (see ceit.cpp).
+  const int64_t feature = ((image_size + 1) / 2 + 1) / 2;
+  if (p < 4 || p % 4 != 0 || feature % (p / 4) != 0) {
+    throw std::invalid_argument("ceit: model.patch = " + std::to_string(p) + " does not fit: the stem shrinks the " +
+                                std::to_string(image_size) + "-pixel image to " + std::to_string(feature) +
+                                " and cuts patches of patch / 4, so patch must be 4 times a divisor of " +
+                                std::to_string(feature) + ": choose one of " + divisors_of(feature, 4));
   }
 }
 

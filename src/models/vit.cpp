@@ -7,27 +7,11 @@
 
 namespace gossamer::models {
 
-namespace {
-
-std::string divisors_of(int64_t n) {
-  std::string out;
-  for (int64_t d = 1; d <= n; ++d) {
-    if (n % d == 0) out += (out.empty() ? "" : ", ") + std::to_string(d);
-  }
-  return out;
-}
-
-}  // namespace
-
 VisionTransformer::VisionTransformer(int64_t in_channels, int64_t image_size, int64_t num_classes,
                                      const TransformerSize& size) {
   check_transformer_size(size, "vit");
+  check_transformer_patch(size, "vit", image_size);
   const int64_t p = size.patch;
-  if (p < 1 || p > image_size || image_size % p != 0) {
-    throw std::invalid_argument("vit: model.patch = " + std::to_string(p) + " does not divide the " +
-                                std::to_string(image_size) + "-pixel image side: choose one of " +
-                                divisors_of(image_size));
-  }
   grid_ = image_size / p;
   const int64_t dim = size.dim;
   patch_embed_ = register_module("patch_embed", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, dim, p).stride(p)));

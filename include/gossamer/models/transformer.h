@@ -23,6 +23,10 @@ struct TransformerSize;
 // Throws std::invalid_argument naming the config key (model.dim, ...) of a size that cannot build
 // `model` ("vit" or "ceit"): a value below 1, or a width the heads do not divide.
 void check_transformer_size(const TransformerSize& size, const std::string& model);
+// Throws std::invalid_argument, listing the values that fit, when model.patch does not cut an
+// image_size x image_size input into whole patches (ViT: patch divides the side; CeiT: patch / 4
+// divides the side its stem leaves). Shared by the constructors and models::model_footprint.
+void check_transformer_patch(const TransformerSize& size, const std::string& model, int64_t image_size);
 
 // The number of parameters of `model` ("vit" or "ceit") at `size` for [in_channels, image, image]
 // inputs and `num_classes`, computed from the layer shapes without building it (a preflight can
