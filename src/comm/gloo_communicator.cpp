@@ -4,6 +4,7 @@
 #include "gossamer/comm/kernels.h"
 #include "gossamer/comm/traffic.h"
 #include "gossamer/comm/workers.h"
+#include "gossamer/util/error_message.h"
 #include "gossamer/topology/topology.h"
 
 #include <ATen/ATen.h>
@@ -51,11 +52,6 @@ constexpr int kTagNeighborGather = 4 << 24;
 constexpr int kTagBroadcast = 5 << 24;
 constexpr int kTagAllgather = 6 << 24;
 
-std::string message_of(const std::exception& e) {
-  if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) return ce->what_without_backtrace();
-  return e.what();
-}
-
 bool mentions_timeout(const std::string& m) {
   std::string l(m);
   std::transform(l.begin(), l.end(), l.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
@@ -80,7 +76,7 @@ class GlooCommunicator final : public Communicator {
     } catch (const std::exception& e) {
       const std::string m = "gloo: rank " + std::to_string(rank) + " could not join a group of " +
                             std::to_string(size) + " within " + std::to_string(o.timeout.count()) +
-                            " ms (are all ranks started, with the same MASTER_ADDR/MASTER_PORT?): " + message_of(e);
+                            " ms (are all ranks started, with the same MASTER_ADDR/MASTER_PORT?): " + util::error_message(e);
       if (mentions_timeout(m)) throw CommTimeout(m);
       throw CommError(m);
     }
@@ -320,7 +316,7 @@ class GlooCommunicator final : public Communicator {
     try {
       return post();
     } catch (const std::exception& e) {
-      fail(op, peer, message_of(e));
+      fail(op, peer, util::error_message(e));
     }
   }
 
@@ -330,7 +326,7 @@ class GlooCommunicator final : public Communicator {
     try {
       ok = w->wait(std::max(left, std::chrono::milliseconds(1)));
     } catch (const std::exception& e) {
-      fail(op, peer, message_of(e));
+      fail(op, peer, util::error_message(e));
     }
     if (!ok) fail(op, peer, "the operation was aborted");
   }
@@ -472,7 +468,7 @@ std::shared_ptr<StoreHandle> make_tcp_store(const std::string& host, int port, b
     return std::make_shared<StoreHandleImpl>(c10::make_intrusive<c10d::TCPStore>(host, so));
   } catch (const std::exception& e) {
     const std::string m = std::string("TCPStore at ") + host + ":" + std::to_string(port) + (is_server ? " (hosting)" : "") +
-                          ": " + message_of(e) +
+                          ": " + util::error_message(e) +
                           (is_server ? " (is the port free? pick another MASTER_PORT)"
                                      : " (is rank 0 running, and MASTER_ADDR/MASTER_PORT the same on every rank?)");
     if (mentions_timeout(m)) throw CommTimeout(m);

@@ -6,13 +6,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
+#include "gossamer/models/footprint.h"
 #include "gossamer/sparse/mask_bits.h"
 #include "gossamer/util/atomic_file.h"
+#include "gossamer/util/system_memory.h"
 
 namespace gossamer::sparse {
 
@@ -178,6 +181,18 @@ SparseModel load_sparse_model(const std::string& path) {
       out.spec.transformer.mlp_ratio = t.at("mlp_ratio").get<int64_t>();
       out.spec.transformer.patch = t.at("patch").get<int64_t>();
       out.spec.transformer.stem_channels = t.at("stem_channels").get<int64_t>();
+    }
+    // The header says which model to build; a crafted or damaged one could ask for billions of
+    // parameters (model.hidden is unbounded), which the allocator would fail on with a stack trace
+    // or the kernel end. Sized first, without allocating, against the memory available.
+    const double weights = 4.0 * models::model_footprint(out.spec).parameters;
+    const double available = util::memory_available_bytes();
+    if (available > 0 && weights > 0.5 * available) {
+      char sizes[160];
+      std::snprintf(sizes, sizeof sizes, "%.3g GB of weights, more than half the %.1f GB of memory available",
+                    weights / 1e9, available / 1e9);
+      throw fail("its header describes a model '" + out.spec.name + "' of " + sizes +
+                 "; the file is damaged or was not written for this machine");
     }
     out.model = models::make_model(out.spec);
     auto tensors = named_tensors(*out.model);

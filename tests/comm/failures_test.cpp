@@ -5,6 +5,8 @@
 #include <sys/resource.h>
 
 #include <atomic>
+#include <cstdio>
+#include <unistd.h>
 #include <thread>
 
 #include "comm_test_util.h"
@@ -118,6 +120,61 @@ TEST(InProcess, FailedWorkerStopsTheOthersQuickly) {
   for (int r : {0, 2, 3}) {
     EXPECT_NE(seen[static_cast<size_t>(r)].find("rank 1 failed: loss is NaN"), std::string::npos) << seen[static_cast<size_t>(r)];
   }
+}
+
+// A LibTorch error in a worker reaches the user as its message, without the C++ stack trace
+// c10::Error appends to what() ("Exception raised from ... frame #0: ..."); out of memory stays a
+// std::bad_alloc, so the CLI can say what it is.
+TEST(RunThreads, LibTorchErrorsLoseTheirStackTraceAndOutOfMemoryStaysItself) {
+  try {
+    run_threads(2, [](int r) {
+      // 16 TB: the allocator refuses at once (nothing is touched) with a c10::Error whose what()
+      // carries the stack trace.
+      if (r == 1) (void)at::empty({int64_t{1} << 42});
+    });
+    ADD_FAILURE() << "run_threads should rethrow";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("rank 1: [enforce fail at"), std::string::npos) << what;
+    EXPECT_NE(what.find("DefaultCPUAllocator: can't allocate memory: you tried to allocate 17592186044416 bytes"),
+              std::string::npos) << what;
+    EXPECT_EQ(what.find("frame #"), std::string::npos) << what;
+    EXPECT_EQ(what.find("Exception raised from"), std::string::npos) << what;
+  }
+  EXPECT_THROW(run_threads(2, [](int r) {
+                 if (r == 0) throw std::bad_alloc();
+               }),
+               std::bad_alloc);
+}
+
+// Regression: a thread the system cannot start (here: an address-space limit leaves room for a
+// few 8 MB stacks, not 256) used to end the process in std::terminate (the vector of joinable
+// threads was destroyed while unwinding); now that rank fails with a message, the started ranks
+// are joined, and the caller gets the error. Run in a child process (a death test) so that the
+// limit does not touch the test runner.
+// The child's side: 0 when run_threads reported a rank that could not start, else why not.
+int start_256_threads_with_room_for_a_few() {
+  long pages = 0;
+  FILE* statm = std::fopen("/proc/self/statm", "r");
+  if (statm == nullptr || std::fscanf(statm, "%ld", &pages) != 1) return 3;
+  std::fclose(statm);
+  const rlim_t limit = static_cast<rlim_t>(pages) * static_cast<rlim_t>(sysconf(_SC_PAGESIZE)) + (64u << 20);
+  const rlimit as{limit, limit};
+  if (setrlimit(RLIMIT_AS, &as) != 0) return 4;
+  try {
+    run_threads(256, [](int) {});
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    const bool named = what.rfind("rank ", 0) == 0 && what.find("could not start its thread") != std::string::npos &&
+                       what.find("for 256 workers") != std::string::npos;
+    return named ? 0 : 5;
+  }
+  return 6;  // all 256 started: the limit did not bite
+}
+
+TEST(RunThreadsDeathTest, AThreadThatCannotStartFailsItsRankInsteadOfTerminating) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(std::_Exit(start_256_threads_with_room_for_a_few()), ::testing::ExitedWithCode(0), "");
 }
 
 TEST(InProcess, AbortWakesWaitersWithCommError) {

@@ -483,6 +483,10 @@ TEST(SparseModelExport, AHeaderWithImpossibleFieldsIsRefusedNamingTheFile) {
   expect_load_error(edited("nnz_type", [&](nlohmann::json& h) { entry(h, "conv1.weight")["nnz"] = "many"; }),
                     "corrupt header");
   expect_load_error(edited("no_model", [&](nlohmann::json& h) { h.erase("model"); }), "corrupt header");
+  // A width that would build 4.5e12 parameters (18 TB of weights): refused from the sizes, before
+  // the model is built (building it threw c10::Error from the allocator, with a stack trace).
+  expect_load_error(edited("huge_width", [&](nlohmann::json& h) { h["model"]["width"] = 65536; }),
+                    "its header describes a model 'resnet20' of 1.81e+04 GB of weights, more than half the");
 }
 
 }  // namespace header_edit_test

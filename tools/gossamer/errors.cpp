@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <new>
 
 #include "gossamer/config/config.h"
 #include "gossamer/data/dataset.h"
@@ -10,6 +11,7 @@
 #include "gossamer/report/run_data.h"
 #include "gossamer/train/checkpoint.h"
 #include "gossamer/train/one_shot_prune.h"
+#include "gossamer/util/error_message.h"
 
 namespace gossamer::cli {
 
@@ -53,8 +55,12 @@ int run_reported(const std::string& command, const std::function<int()>& body) {
   } catch (const std::invalid_argument& e) {
     std::cerr << prefix << "error: " << e.what() << "\n";
     return kExitUsage;
+  } catch (const std::bad_alloc&) {
+    std::cerr << prefix << "error: out of memory (std::bad_alloc): the run needs more memory than this machine "
+                           "gave it; see the README's Memory section for what a run needs and which keys shrink it\n";
+    return kExitUnexpected;
   } catch (const std::exception& e) {
-    std::cerr << prefix << "error: " << e.what() << "\n";
+    std::cerr << prefix << "error: " << util::error_message(e) << "\n";
     return kExitUnexpected;
   }
 }
