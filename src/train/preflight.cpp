@@ -19,6 +19,7 @@
 #include "gossamer/optim/factory.h"
 #include "gossamer/topology/analysis.h"
 #include "gossamer/topology/spec.h"
+#include "gossamer/models/footprint.h"
 #include "gossamer/models/model.h"
 #include "gossamer/models/transformer.h"
 #include "gossamer/train/checkpoint.h"
@@ -26,6 +27,8 @@
 #include "gossamer/train/robust_setup.h"
 #include "gossamer/train/sparse_setup.h"
 #include "gossamer/train/trainer.h"
+#include "gossamer/util/error_message.h"
+#include "gossamer/util/system_memory.h"
 
 namespace gossamer::train {
 
@@ -265,7 +268,7 @@ std::optional<std::string> dry_build(const config::Config& cfg, const topology::
   std::optional<std::string> first;
   auto record = [&](const std::exception& e) {
     std::lock_guard<std::mutex> lock(mu);
-    if (!first) first = e.what();
+    if (!first) first = util::error_message(e);
   };
   try {
     if (n == 1) {
@@ -324,67 +327,129 @@ void check_init_from(const config::Config& cfg) {
   }
 }
 
-// MemAvailable of /proc/meminfo in bytes, or -1 where it cannot be read.
-double available_memory_bytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  double kib = 0;
-  std::string unit;
-  while (in >> key >> kib >> unit) {
-    if (key == "MemAvailable:") return kib * 1024.0;
-  }
-  return -1;
+// Bytes as "323.2 GB", "0.051 GB".
+std::string gigabytes(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, bytes >= 1e8 ? "%.1f GB" : "%.2g GB", bytes / 1e9);
+  return buf;
 }
 
-// A transformer's sizes go up to model.dim = 4096 and model.depth = 64, and model.patch = 1 makes
-// 784 tokens: combinations whose workers would need more memory than the machine has stop here, in
-// config terms, before the dry build allocates the first model (and the kernel's out-of-memory
-// killer ends the run without a word). The estimate per worker: 32 bytes per parameter (values,
-// gradients, two optimizer moments, mask and scratch copies) plus the activations autograd keeps
-// for a training batch: per block (and the class-token block), two attention maps of
-// heads x (tokens + 1)² floats and about 12·dim + 6·hidden floats per token; plus, for as many
-// workers as there are cores (evaluation runs one per core), one block's activations of an
-// evaluation batch without autograd. Checked against peak resident memory: a ViT with
-// model.patch = 1 (785 tokens), depth 2, batch 32 peaked 2.4 GB above an idle worker, this
-// estimate says 2.4 GB. Workers on this machine: cluster.workers in one process,
-// LOCAL_WORLD_SIZE processes (set by `gossamer launch`) on the Gloo backend.
-void check_transformer_memory(const config::Config& cfg, std::vector<std::string>& problems) {
+// How the configuration names the sizes of its model, and which of its keys make it smaller.
+std::pair<std::string, std::string> model_sizes_in_keys(const config::Config& cfg, const models::ModelSpec& spec,
+                                                        const models::ModelFootprint& f) {
   const std::string& name = cfg.model.name;
-  if (name != "vit" && name != "ceit") return;
-  const models::ModelSpec spec = model_spec(cfg, data::Dataset{at::zeros({1, 1, 28, 28}), at::zeros({1}, at::kLong), 10});
-  try {
-    models::check_transformer_size(spec.transformer, name);
-  } catch (const std::invalid_argument&) {
-    return;  // the dry build reports it
+  char count[64];
+  std::snprintf(count, sizeof count, "%.3g parameters", f.parameters);
+  if (name == "vit" || name == "ceit") {
+    const auto& t = spec.transformer;
+    const int64_t tokens = models::transformer_tokens(name, t, spec.input_shape[1]);
+    return {"model.name = " + quoted(name) + " with model.dim = " + std::to_string(t.dim) + ", model.depth = " +
+                std::to_string(t.depth) + ", model.heads = " + std::to_string(t.heads) + ", model.patch = " +
+                std::to_string(t.patch) + " (" + std::to_string(tokens) + " tokens, " + count + ")",
+            "a smaller model.dim or model.depth, a larger model.patch"};
   }
-  const auto& t = spec.transformer;
-  const double params = static_cast<double>(models::transformer_parameters(name, t, 1, 28, 10));
-  const double tokens = static_cast<double>(models::transformer_tokens(name, t, 28) + 1);
-  const double hidden = static_cast<double>(t.dim * t.mlp_ratio);
-  const double per_token = tokens * (12.0 * static_cast<double>(t.dim) + 6.0 * hidden);
-  const double attention = static_cast<double>(t.heads) * tokens * tokens;
-  const double training = static_cast<double>(cfg.train.batch_size) * static_cast<double>(t.depth + 1) *
-                          (2.0 * attention + per_token) * 4.0;
-  const double evaluation = static_cast<double>(cfg.train.eval_batch_size) * (attention + per_token) * 4.0;
+  if (name == "mlp") {
+    std::string hidden;
+    for (int64_t h : cfg.model.hidden) hidden += (hidden.empty() ? "" : ", ") + std::to_string(h);
+    return {"model.name = \"mlp\" with model.hidden = [" + hidden + "] (" + count + ")",
+            "smaller model.hidden layers"};
+  }
+  if (name == "resnet20") {
+    return {"model.name = \"resnet20\" with model.width = " + std::to_string(cfg.model.width) + " (" + count + ")",
+            "a smaller model.width"};
+  }
+  return {"model.name = " + quoted(name) + " (" + count + ")", ""};
+}
+
+// Sizes that cannot fit stop here, in config keys, before the dry build allocates the first model
+// and long before the kernel's out-of-memory killer would end the run without a word: a wide
+// model.hidden or model.width, a transformer of model.dim = 4096, a train.batch_size of a million,
+// thousands of cluster.workers. models::model_footprint gives the sizes without building anything.
+// The estimate for the workers on this machine (cluster.workers threads in one process; on the Gloo
+// backend, LOCAL_WORLD_SIZE processes as `gossamer launch` sets it):
+//   per process  kProcessBytes: LibTorch, the data set and the test set (one mlp worker peaked at
+//                411 MB);
+//   per worker   32 bytes per parameter (values, gradients, two optimizer moments, mask, scratch),
+//                kWorkerBytes of buffers, and the activations a training batch keeps,
+//                train.batch_size x footprint.train_floats_per_sample x 4 bytes;
+//   evaluation   one batch of min(train.eval_batch_size, test samples) x eval floats x 4 bytes for
+//                as many workers as there are cores (evaluation runs one per core);
+//   Gloo         each process also dry-builds all cluster.workers models (32 bytes per parameter)
+//                before it trains, so the larger of the two phases counts.
+// docs/memory.md compares it with measured peaks. It refuses only what exceeds 90% of the memory
+// available: a run estimated just below may still be ended by the out-of-memory killer.
+constexpr double kProcessBytes = 0.4e9;
+constexpr double kWorkerBytes = 2e6;
+constexpr int64_t kTestSamples = 10000;
+
+void check_memory(const config::Config& cfg, std::vector<std::string>& problems, PreflightReport& report) {
+  const models::ModelSpec spec = model_spec(cfg, data::Dataset{at::zeros({1, 1, 28, 28}), at::zeros({1}, at::kLong), 10});
+  models::ModelFootprint f;
+  try {
+    f = models::model_footprint(spec);
+  } catch (const std::exception&) {
+    return;  // a model the config cannot build: the dry build reports it in config terms
+  }
+  const bool gloo = cfg.cluster.backend == "gloo";
   double local = static_cast<double>(cfg.cluster.workers);
-  if (cfg.cluster.backend == "gloo") {
+  double processes = 1;
+  if (gloo) {
     const char* env = std::getenv("LOCAL_WORLD_SIZE");
-    local = env ? std::max(1.0, std::atof(env)) : 1.0;
+    local = processes = env ? std::max(1.0, std::atof(env)) : 1.0;
   }
   const double cores = std::max(1.0, static_cast<double>(std::thread::hardware_concurrency()));
-  const double need = local * (32.0 * params + training) + std::min(local, cores) * evaluation;
-  const double have = available_memory_bytes();
+  const double state = 32.0 * f.parameters + kWorkerBytes;
+  const double activations = static_cast<double>(cfg.train.batch_size) * f.train_floats_per_sample * 4.0;
+  const double tests = static_cast<double>(cfg.data.test_limit > 0 ? std::min(cfg.data.test_limit, kTestSamples)
+                                                                    : kTestSamples);
+  const double evaluation = std::min(static_cast<double>(cfg.train.eval_batch_size), tests) * f.eval_floats_per_sample * 4.0;
+  double need = processes * kProcessBytes + local * (state + activations) + std::min(local, cores) * evaluation;
+  if (gloo) need = std::max(need, processes * (kProcessBytes + static_cast<double>(cfg.cluster.workers) * state));
+  const double have = util::memory_available_bytes();
+  if (have > 0) {
+    report.memory_needed = need;
+    report.memory_available = have;
+  }
   if (have <= 0 || need <= 0.9 * have) return;
-  char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "model.name = \"%s\" with model.dim = %lld, model.depth = %lld, model.heads = %lld, model.patch = %lld "
-                "(%.0f tokens, %.3g parameters) needs about %.1f GB for %.0f worker%s on this machine (train.batch_size "
-                "= %lld), more than the %.1f GB of memory available: choose a smaller model.dim or model.depth, a "
-                "larger model.patch, a smaller train.batch_size or fewer workers (README, Vision transformers)",
-                name.c_str(), static_cast<long long>(t.dim), static_cast<long long>(t.depth),
-                static_cast<long long>(t.heads), static_cast<long long>(t.patch), tokens - 1, params, need / 1e9, local,
-                local == 1 ? "" : "s", static_cast<long long>(cfg.train.batch_size), have / 1e9);
-  problems.push_back(buf);
+  const auto [sizes, smaller] = model_sizes_in_keys(cfg, spec, f);
+  std::vector<std::string> fixes;
+  if (!smaller.empty()) fixes.push_back(smaller);
+  fixes.push_back("a smaller train.batch_size");
+  if (local > 1) {
+    fixes.push_back(gloo ? "fewer local processes (LOCAL_WORLD_SIZE = " + number(local) + ")" : "fewer cluster.workers");
+  }
+  std::string choose = "choose " + fixes[0];
+  for (size_t i = 1; i < fixes.size(); ++i) choose += (i + 1 == fixes.size() ? " or " : ", ") + fixes[i];
+  problems.push_back(sizes + " needs about " + gigabytes(need) + " for " + number(local) + " worker" +
+                     (local == 1 ? "" : "s") + " on this machine (train.batch_size = " +
+                     std::to_string(cfg.train.batch_size) + "; per worker about " + gigabytes(state) +
+                     " of weights and optimizer state and " + gigabytes(activations) + " of activations), more than the " +
+                     gigabytes(have) + " of memory available: " + choose + " (README, Memory)");
+}
+
+// Every worker needs at least one training sample (the partition cannot give a worker nothing),
+// and a batch larger than a worker's share would hold some samples twice or more: both refused
+// here, before the data loads, in the keys that set them. The share is the iid one, total / workers;
+// a Dirichlet or classes partition gives some workers less, and their batches wrap around the epoch.
+void check_data_split(const config::Config& cfg, std::vector<std::string>& problems) {
+  const int64_t total = cfg.data.train_limit > 0 ? std::min(cfg.data.train_limit, kTrainSamples) : kTrainSamples;
+  const int64_t workers = cfg.cluster.workers;
+  const std::string split = std::to_string(total) + " training samples" +
+                            (cfg.data.train_limit > 0 ? " (data.train_limit = " + std::to_string(cfg.data.train_limit) + ")"
+                                                      : std::string(" (all of Fashion-MNIST's)")) +
+                            " over cluster.workers = " + std::to_string(workers);
+  if (total < workers) {
+    problems.push_back(split + " leave some workers without a sample: every worker needs at least one; raise "
+                       "data.train_limit to at least " + std::to_string(workers) + " (0 takes all " +
+                       std::to_string(kTrainSamples) + ") or lower cluster.workers to at most " + std::to_string(total));
+    return;
+  }
+  const int64_t share = total / workers;
+  if (cfg.train.batch_size > share) {
+    problems.push_back("train.batch_size = " + std::to_string(cfg.train.batch_size) + " is larger than the " +
+                       std::to_string(share) + " samples a worker holds (" + split + "): choose train.batch_size " +
+                       "<= " + std::to_string(share) + ", more data (data.train_limit) or fewer cluster.workers");
+  }
 }
 
 }  // namespace
@@ -440,7 +505,8 @@ PreflightReport preflight(const config::Config& cfg, bool resume) {
     }
   }
   check_files(cfg, resume, problems);
-  check_transformer_memory(cfg, problems);
+  check_data_split(cfg, problems);
+  check_memory(cfg, problems, report);
   if (!resume) note_unused_keys(cfg, gossips, report.notes);
   config::throw_if_problems(problems);
   check_init_from(cfg);

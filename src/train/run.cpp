@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -55,7 +56,14 @@ data::Dataset first_samples(const data::Dataset& d, int64_t n) {
 
 RunSummary run_training(const config::Config& cfg, bool resume, const std::atomic<bool>* stop) {
   // Every problem the configuration has, at once, before any data loads.
-  for (const auto& note : preflight(cfg, resume).notes) util::log_info("note: " + note);
+  const PreflightReport checked = preflight(cfg, resume);
+  for (const auto& note : checked.notes) util::log_info("note: " + note);
+  if (checked.memory_available > 0) {
+    char line[160];
+    std::snprintf(line, sizeof line, "memory: about %.2f GB estimated for this machine's workers, %.1f GB available",
+                  checked.memory_needed / 1e9, checked.memory_available / 1e9);
+    util::log_info(line);
+  }
   const int workers = static_cast<int>(cfg.cluster.workers);
   const bool gloo = cfg.cluster.backend == "gloo";
   // In-process workers share the cores: by default one intra-op thread each.

@@ -286,6 +286,68 @@ TEST_F(TrainCommand, TransformerSizesThatDoNotFitAreConfigErrorsNamingTheKeyTheV
                                "transformers are trained with adamw"));
 }
 
+// Sizes no worker of this kind of machine can hold stop within seconds, before the data loads,
+// naming the keys to change; before the memory check they ran for a minute and ended in an
+// allocator's stack trace, a std::bad_alloc or the out-of-memory killer. Each needs hundreds of GB
+// at least (the estimate, README "Memory"), so the test holds on any machine with less than that.
+TEST_F(TrainCommand, SizesThatCannotFitStopBeforeTheData) {
+  // 1.01e10 parameters: 323 GB of weights and optimizer state for one worker.
+  ToolResult r = train("--set model.name=mlp --set 'model.hidden=[100000, 100000]'");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("model.name = \"mlp\" with model.hidden = [100000, 100000] (1.01e+10 parameters) "
+                               "needs about"));
+  EXPECT_THAT(r.out, HasSubstr("GB of memory available: choose smaller model.hidden layers or a smaller "
+                               "train.batch_size (README, Memory)"));
+  EXPECT_THAT(r.out, Not(HasSubstr("frame #")));
+  EXPECT_THAT(r.out, Not(HasSubstr(kLoading)));
+  // A ResNet-20 1024 channels wide (1.1e9 parameters) on 8 workers.
+  r = train("--set model.name=resnet20 --set model.width=1024 --set cluster.workers=8");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("model.name = \"resnet20\" with model.width = 1024 ("));
+  EXPECT_THAT(r.out, HasSubstr("for 8 workers on this machine"));
+  EXPECT_THAT(r.out, HasSubstr("choose a smaller model.width, a smaller train.batch_size or fewer cluster.workers"));
+  EXPECT_THAT(r.out, Not(HasSubstr(kLoading)));
+  // A small model with a batch of a million: the activations (about 150 GB a LeNet-5 worker).
+  r = train("--set train.batch_size=1048576 --set data.train_limit=0 --set cluster.workers=4");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("model.name = \"lenet5\" (6.17e+04 parameters) needs about"));
+  EXPECT_THAT(r.out, HasSubstr("train.batch_size = 1048576; per worker about"));
+  EXPECT_THAT(r.out, Not(HasSubstr(kLoading)));
+  // Thousands of workers of a mid-sized model, and too few samples for them: both at once.
+  r = train("--set model.name=mlp --set 'model.hidden=[4096, 4096]' --set cluster.workers=4096 "
+            "--set cluster.topology=ring");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("for 4096 workers on this machine"));
+  EXPECT_THAT(r.out, HasSubstr("256 training samples (data.train_limit = 256) over cluster.workers = 4096 leave some "
+                               "workers without a sample: every worker needs at least one; raise data.train_limit to "
+                               "at least 4096 (0 takes all 60000) or lower cluster.workers to at most 256"));
+  EXPECT_THAT(r.out, Not(HasSubstr(kLoading)));
+}
+
+// Too few samples for the workers, or a batch larger than a worker's share, is a config error
+// before the data loads (the first used to stop after loading, in the partitioner's words; the
+// second ran, every batch holding samples several times, and a batch of a million took 7 GB).
+TEST_F(TrainCommand, TheDataSplitIsCheckedAgainstTheWorkers) {
+  ToolResult r = train("--set data.train_limit=3 --set cluster.workers=8");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("3 training samples (data.train_limit = 3) over cluster.workers = 8 leave some workers "
+                               "without a sample"));
+  EXPECT_THAT(r.out, Not(HasSubstr(kLoading)));
+  r = train("--set train.batch_size=200 --set cluster.workers=2");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("train.batch_size = 200 is larger than the 128 samples a worker holds (256 training "
+                               "samples (data.train_limit = 256) over cluster.workers = 2): choose train.batch_size <= "
+                               "128, more data (data.train_limit) or fewer cluster.workers"));
+  EXPECT_THAT(r.out, Not(HasSubstr(kLoading)));
+  r = train("--set train.max_steps=1 --set train.batch_size=128 --set cluster.workers=2");  // exactly the share
+  EXPECT_EQ(r.status, 0) << r.out;
+  r = train("--set train.batch_size=1048576 --set data.train_limit=0");  // one worker, all 60 000 samples
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("train.batch_size = 1048576 is larger than the 60000 samples a worker holds (60000 "
+                               "training samples (all of Fashion-MNIST's) over cluster.workers = 1)"));
+  EXPECT_THAT(r.out, Not(HasSubstr(kLoading)));
+}
+
 TEST_F(TrainCommand, ResumeWithAnotherWorkerCountNamesBoth) {
   ASSERT_EQ(train("--set train.max_steps=1 --set cluster.workers=2").status, 0);
   ToolResult r = run_gossamer("train --resume " + run_dir_ + " --set cluster.workers=4");
