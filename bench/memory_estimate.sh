@@ -20,10 +20,11 @@ declare -A CASES=(
   [mlp4096-4w-b64]="model.name=\"mlp\" model.hidden=[4096,4096] cluster.workers=4 train.batch_size=64"
   [resnet20-1w-b256]="model.name=\"resnet20\" cluster.workers=1 train.batch_size=256"
   [resnet20w64-2w-b64]="model.name=\"resnet20\" model.width=64 cluster.workers=2 train.batch_size=64"
+  [mlp8-1024w-b8]="model.name=\"mlp\" model.hidden=[8] cluster.workers=1024 data.train_limit=0 train.batch_size=8"
   [vit-1w-b64]="model.name=\"vit\" optimizer.name=\"adamw\" cluster.workers=1 train.batch_size=64"
 )
 ORDER=(lenet5-1w-b16 lenet5-8w-b16 lenet5-64w-b16 lenet5-1w-b2048 mlp-64w-b16 mlp4096-4w-b64 resnet20-1w-b256
-       resnet20w64-2w-b64 vit-1w-b64)
+       resnet20w64-2w-b64 mlp8-1024w-b8 vit-1w-b64)
 [ $# -gt 0 ] && ORDER=("$@")
 
 printf "%-20s %-10s %-10s %s\n" case estimate "peak RSS" "estimate / peak"

@@ -1,11 +1,14 @@
 #include "gossamer/comm/launcher.h"
 
+#include "gossamer/topology/spec.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -176,6 +179,26 @@ int pick_free_port(const std::string& addr) {
   return ntohs(sa.sin_port);
 }
 
+namespace {
+
+// The launcher holds the read ends of two pipes per worker (its stdout and stderr). Found out
+// before the first fork rather than as "pipe: Too many open files" after hundreds of them: the soft
+// limit is raised to what is needed where the hard limit allows, else the launch is refused.
+void ensure_open_files(int workers) {
+  const rlim_t need = 2 * static_cast<rlim_t>(workers) + 64;  // + the launcher's own files
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY || files.rlim_cur >= need) return;
+  if (files.rlim_max == RLIM_INFINITY || files.rlim_max >= need) {
+    files.rlim_cur = need;
+    if (::setrlimit(RLIMIT_NOFILE, &files) == 0) return;
+  }
+  throw std::invalid_argument("launch: --workers " + std::to_string(workers) + " needs about " + std::to_string(need) +
+                              " open files (two pipes per worker), more than this process may open (" +
+                              std::to_string(files.rlim_max) + "); use fewer workers or raise the limit (ulimit -n)");
+}
+
+}  // namespace
+
 LaunchResult launch(const LaunchOptions& o) {
   if (o.workers < 1) throw std::invalid_argument("launch: --workers must be >= 1, got " + std::to_string(o.workers));
   if (o.command.empty()) {
@@ -184,6 +207,12 @@ LaunchResult launch(const LaunchOptions& o) {
   if (o.master_port < 0 || o.master_port > 65535) {
     throw std::invalid_argument("launch: --master-port " + std::to_string(o.master_port) + " is not a port");
   }
+  if (o.workers > topology::kMaxWorkers) {
+    throw std::invalid_argument("launch: --workers " + std::to_string(o.workers) + " is more than the " +
+                                std::to_string(topology::kMaxWorkers) + " workers a run may have; use at most " +
+                                std::to_string(topology::kMaxWorkers));
+  }
+  ensure_open_files(o.workers);
   const int port = o.master_port > 0 ? o.master_port : pick_free_port(o.master_addr);
 
   if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {

@@ -1,5 +1,7 @@
 #include "gossamer/topology/edge_list.h"
 
+#include "gossamer/topology/spec.h"
+
 #include <algorithm>
 #include <fstream>
 #include <istream>
@@ -65,11 +67,12 @@ EdgeList parse_edge_list(std::istream& in, const std::string& source, int worker
     if (!parse_int(tok[0], a) || !parse_int(tok[1], b)) {
       throw std::invalid_argument(at + "ranks must be integers, got '" + tok[0] + " " + tok[1] + "'");
     }
-    const long long limit = workers > 0 ? workers : (1LL << 30);
+    const long long limit = workers > 0 ? workers : kMaxWorkers;
     for (long long r : {a, b}) {
       if (r < 0 || r >= limit) {
         throw std::invalid_argument(at + "rank " + std::to_string(r) + " outside 0.." + std::to_string(limit - 1) +
-                                    (workers > 0 ? " (" + std::to_string(workers) + " workers)" : std::string()));
+                                    (workers > 0 ? " (" + std::to_string(workers) + " workers)"
+                                                 : " (at most " + std::to_string(kMaxWorkers) + " workers)"));
       }
     }
     if (a == b) {

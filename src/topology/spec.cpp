@@ -77,6 +77,12 @@ Topology make_topology(const TopologySpec& spec) {
     throw std::invalid_argument("topology '" + spec.name + "' needs at least 1 worker, got " +
                                 std::to_string(spec.workers));
   }
+  if (spec.workers > kMaxWorkers) {
+    throw std::invalid_argument("topology '" + spec.name + "': " + std::to_string(spec.workers) +
+                                " workers is more than the " + std::to_string(kMaxWorkers) +
+                                " a topology may have (its mixing matrices grow as workers²); use at most " +
+                                std::to_string(kMaxWorkers));
+  }
   check_unused_options(spec);
   Topology t = build(spec);
   if (spec.weights.lazy) t = make_lazy(t);

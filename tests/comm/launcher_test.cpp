@@ -1,7 +1,9 @@
 // `gossamer launch` end to end: a real multi-process Gloo run over a TCPStore, and failure
 // propagation (a worker exiting 3 makes the launcher stop the others and exit 3 naming the rank).
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -94,11 +96,43 @@ TEST(Launcher, RejectsBadOptions) {
   o.command = {"true"};
   o.workers = 0;
   EXPECT_THROW(gossamer::comm::launch(o), std::invalid_argument);
+  o.workers = 100000;  // used to fork for a minute, then fail with "pipe: Too many open files"
+  EXPECT_THAT([&] { gossamer::comm::launch(o); },
+              ::testing::ThrowsMessage<std::invalid_argument>(::testing::HasSubstr(
+                  "launch: --workers 100000 is more than the 4096 workers a run may have; use at most 4096")));
   const int port = gossamer::comm::pick_free_port();
   EXPECT_GT(port, 0);
   const ShellRun r = run_shell("timeout 30 " + kTool + " launch -n 1 -- /nonexistent/program");
   EXPECT_EQ(r.status, 127) << r.output;
   EXPECT_NE(r.output.find("cannot run '/nonexistent/program'"), std::string::npos) << r.output;
+}
+
+// The child's side of the test below: 0 when launching 200 workers under a hard limit of 256 open
+// files is refused before any fork, naming the need and the limit; otherwise why not.
+int launch_200_workers_with_256_files() {
+  const rlimit files{256, 256};
+  if (setrlimit(RLIMIT_NOFILE, &files) != 0) return 3;
+  gossamer::comm::LaunchOptions o;
+  o.command = {"true"};
+  o.workers = 200;
+  try {
+    gossamer::comm::launch(o);
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    return what.find("--workers 200 needs about 464 open files (two pipes per worker), more than this process may "
+                     "open (256)") != std::string::npos
+               ? 0
+               : 4;
+  }
+  return 5;  // launched: the limit was not checked
+}
+
+// The soft limit is raised where the hard one allows (so that the default 1024 does not stop 600
+// workers); past the hard limit the launch is refused up front instead of failing after hundreds of
+// forks with "pipe: Too many open files". In a child process, so that the limit stays there.
+TEST(LauncherDeathTest, MoreWorkersThanOpenFilesAllowIsRefusedBeforeForking) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(std::_Exit(launch_200_workers_with_256_files()), ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace

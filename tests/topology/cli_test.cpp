@@ -97,13 +97,19 @@ TEST_F(TopologyCommand, BadArgumentsExitWithTwo) {
   for (const char* args : {"topology hypercube --workers 6", "topology ring --workers abc",
                                    "topology ring", "topology", "topology mesh --workers 4",
                                    "topology ring --workers 4 --weights best", "topology ring --workers 4 --frobnicate",
-                                   "topology edge-list --edges /nonexistent.txt"}) {
+                                   "topology edge-list --edges /nonexistent.txt", "topology ring --workers 4097",
+                                   "topology complete --workers 100000000000"}) {
     const ToolResult r = gossamer(std::string(args));
     EXPECT_EQ(r.status, 2) << args << "\n" << r.out;
     EXPECT_THAT(r.out, HasSubstr("gossamer topology: error:")) << args;
   }
   EXPECT_THAT(gossamer("topology hypercube --workers 6").out,
               HasSubstr("hypercube needs a power-of-two number of workers, got 6"));
+  // Before the bound, --workers 1000000000 ended in std::bad_alloc and a complete graph of 100 000
+  // ran for minutes.
+  EXPECT_THAT(gossamer("topology complete --workers 100000").out,
+              HasSubstr("--workers 100000 is more than the 4096 workers a topology may have (gossamer train takes as "
+                        "many); use at most 4096"));
 }
 
 }  // namespace

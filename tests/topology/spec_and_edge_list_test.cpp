@@ -54,6 +54,14 @@ TEST(MakeTopology, RejectsBadInputsWithTheValueAndTheFix) {
         make_topology(s);
       },
       ThrowsMessage<std::invalid_argument>(HasSubstr("13 workers cannot be split into rows of 2")));
+  // More workers than a topology may have (its matrices and analysis grow as workers²): refused
+  // before anything is built, at every size past the bound.
+  for (int n : {kMaxWorkers + 1, 1000000000}) {
+    EXPECT_THAT([n] { make_topology(spec_of("complete", n)); },
+                ThrowsMessage<std::invalid_argument>(HasSubstr("topology 'complete': " + std::to_string(n) +
+                                                               " workers is more than the 4096 a topology may have")));
+  }
+  EXPECT_NO_THROW(make_topology(spec_of("ring", kMaxWorkers)));
 }
 
 TEST(MakeTopology, UniformWeightsOnAnIrregularGraphAreRefusedWithAReason) {
@@ -129,6 +137,10 @@ TEST(EdgeList, ErrorsNameTheFileAndLine) {
   EXPECT_THAT([&] { parse("0 1 0.75\n0 2 0.5\n"); },
               ThrowsMessage<std::invalid_argument>(HasSubstr("g.txt: the weights of rank 0's edges sum to 1.25 > 1")));
   EXPECT_THAT([&] { parse("# nothing\n"); }, ThrowsMessage<std::invalid_argument>(HasSubstr("g.txt: no edges")));
+  // A file that names a rank past the bound (its size is inferred from the largest rank).
+  EXPECT_THAT([&] { parse("0 1\n1 1000000000\n"); },
+              ThrowsMessage<std::invalid_argument>(
+                  HasSubstr("g.txt:2: rank 1000000000 outside 0..4095 (at most 4096 workers)")));
 }
 
 TEST(EdgeList, ThroughMakeTopologyWithAFile) {

@@ -77,7 +77,15 @@ topo::TopologySpec to_spec(const Args& a) {
   if (a.name.empty()) throw std::invalid_argument("missing topology NAME; use one of: " + joined(topo::topology_names()));
   s.name = a.name;
   if (a.workers.empty() && a.name != "edge-list") throw std::invalid_argument("missing --workers N");
-  if (!a.workers.empty()) s.workers = static_cast<int>(to_int("--workers", a.workers, a.name == "edge-list" ? 0 : 1));
+  if (!a.workers.empty()) {
+    const int64_t workers = to_int("--workers", a.workers, a.name == "edge-list" ? 0 : 1);
+    if (workers > topo::kMaxWorkers) {
+      throw std::invalid_argument("--workers " + a.workers + " is more than the " + std::to_string(topo::kMaxWorkers) +
+                                  " workers a topology may have (gossamer train takes as many); use at most " +
+                                  std::to_string(topo::kMaxWorkers));
+    }
+    s.workers = static_cast<int>(workers);
+  }
   s.weights = topo::parse_weights(a.weights);
   if (!a.seed.empty()) s.seed = static_cast<uint64_t>(to_int("--seed", a.seed, 0));
   if (!a.p.empty()) s.p = to_double("--p", a.p);

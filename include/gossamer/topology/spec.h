@@ -27,6 +27,12 @@ struct TopologySpec {
   bool require_doubly_stochastic = true;  // false: only connectivity is checked (e.g. for analysis)
 };
 
+// The most workers a topology may have: its mixing matrices, and the analysis of `gossamer
+// topology` (spectral gap of a dense n x n matrix, a BFS from every rank), grow as n² in memory and
+// faster in time (a complete graph of 4096 takes about two minutes to analyse). gossamer train's
+// cluster.workers has the same bound.
+constexpr int kMaxWorkers = 4096;
+
 // "ring", "torus", "hypercube", "exponential", "one-peer-exponential", "star", "complete",
 // "erdos-renyi", "random-gossip", "edge-list".
 std::vector<std::string> topology_names();
