@@ -344,10 +344,15 @@ TEST_F(NetnsCluster, NamespacesOfAKilledHarnessAreRemovedByTheNextRun) {
   SKIP_WITHOUT_NAMESPACES(killed);
   const std::string tag = tag_of(killed.r.out);
   ASSERT_FALSE(tag.empty()) << killed.r.out;
-  EXPECT_EQ(namespaces_named(tag + "-").size(), 3u) << "expected the killed run's bridge and 2 workers";
+  // Its bridge and 2 workers are left, unless a harness started in between (a test running in
+  // parallel under ctest -j) has removed them already.
+  const size_t left = namespaces_named(tag + "-").size();
+  EXPECT_TRUE(left == 3 || left == 0) << left;
   const Timed next = harness("-n 1 --timeout 10 -- true");
   EXPECT_EQ(next.r.status, 0) << next.r.out;
-  EXPECT_THAT(next.r.out, HasSubstr("removed namespace " + tag + "-br left by a killed run"));
+  if (left == 3) {
+    EXPECT_THAT(next.r.out, HasSubstr("removed namespace " + tag + "-br left by a killed run"));
+  }
   EXPECT_THAT(namespaces_named(tag + "-"), ::testing::IsEmpty()) << "left behind";
 }
 
