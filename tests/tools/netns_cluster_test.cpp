@@ -318,13 +318,16 @@ TEST_F(NetnsCluster, AFailingWorkerIsNamedAndItsStatusReturned) {
   EXPECT_LT(t.seconds, 15.0) << t.r.out;
 }
 
+// Workers that ignore SIGTERM get SIGKILL; so does what they started (a sleep that ignores SIGTERM
+// too and outlives its killed parent): every process in the namespaces is stopped.
 TEST_F(NetnsCluster, TheBoundedTimeoutStopsHangingWorkers) {
   const std::string tag = unique_tag("hang");
-  const Timed t = harness("-n 2 --timeout 2 --tag " + tag + " -- sh -c 'trap \"\" TERM; sleep 30'");
+  const Timed t = harness("-n 2 --timeout 1 --tag " + tag + " -- sh -c 'trap \"\" TERM; sleep 31.25; true'");
   SKIP_WITHOUT_NAMESPACES(t);
   EXPECT_THAT(namespaces_named(tag), ::testing::IsEmpty()) << "left behind";
+  EXPECT_NE(run_shell("pgrep -f 'sleep 31[.]25'").status, 0) << "a worker's child survived";
   EXPECT_EQ(t.r.status, 124) << t.r.out;
-  EXPECT_THAT(t.r.out, HasSubstr("timeout: 2 worker(s) still running after 2 s"));
+  EXPECT_THAT(t.r.out, HasSubstr("timeout: 2 worker(s) still running after 1 s"));
   EXPECT_LT(t.seconds, 12.0) << t.r.out;
 }
 
