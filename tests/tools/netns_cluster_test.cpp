@@ -135,7 +135,9 @@ std::string ring_config(const std::string& extra_train = "", int timeout_ms = 20
 }
 
 // The ring run over loopback (`gossamer launch --workers 4`), made once for the tests that compare
-// with it.
+// with it. It runs in a namespace of its own that has only a loopback interface: LibTorch 1.13's
+// TCPStore listens on every interface (its API has no bind address), and a test must not open a
+// port on the host's.
 struct Reference {
   std::string dir;
   double seconds = 0;
@@ -162,8 +164,9 @@ class NetnsCluster : public ::testing::Test {
       const std::string cfg = reference_root() + "/run.toml";
       gossamer::testing::write_text(cfg, ring_config());
       r.dir = reference_root() + "/loop";
-      const Timed t = timed_shell("timeout -s KILL 150 " + tool_path() + " launch --workers 4 -- " + tool_path() +
-                                  " train " + cfg + " --set output.dir=" + r.dir);
+      const Timed t = harness("-n 1 --no-ifname --timeout 120 --tag gsmtloop-" + std::to_string(::getpid()) + " -- " +
+                              tool_path() + " launch --workers 4 -- " + tool_path() + " train " + cfg +
+                              " --set output.dir=" + r.dir);
       r.seconds = t.seconds;
       r.r = t.r;
       return r;
