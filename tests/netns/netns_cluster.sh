@@ -141,6 +141,7 @@ for f in /run/netns/gsmnet-*-br; do
       for p in $(ip netns pids "$n" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
       ip netns delete "$n" 2>/dev/null && say "removed namespace $n left by a killed run (pid $stale)"
     done
+    rm -rf "${TMPDIR:-/tmp}/netns_cluster.$stale".*
   fi
 done
 
@@ -179,7 +180,7 @@ master_addr=10.77.0.1
 say "namespaces $tag-*: bridge $bridge_ns, $workers worker(s) on 10.77.0.0/24, MASTER_ADDR=$master_addr MASTER_PORT=$port"
 
 if [ -z "$logs" ]; then
-  logs=$(mktemp -d "${TMPDIR:-/tmp}/netns_cluster.XXXXXX") || { say "cannot make a log folder"; exit 1; }
+  logs=$(mktemp -d "${TMPDIR:-/tmp}/netns_cluster.$$.XXXXXX") || { say "cannot make a log folder"; exit 1; }
   own_logs=1
 else
   mkdir -p "$logs" || { say "cannot make log folder $logs"; exit 1; }

@@ -184,7 +184,7 @@ class NetnsCluster : public ::testing::Test {
   void TearDown() override {
     if (!root_.empty()) std::filesystem::remove_all(root_);
   }
-  // Skips the test (returns true) when the harness says namespaces cannot be made here.
+  // True when the harness said namespaces cannot be made here (SKIP_WITHOUT_NAMESPACES skips then).
   static bool skipped(const Timed& t) { return t.r.status == kSkip; }
   std::string path(const std::string& name) const { return (root_ / name).string(); }
   // A namespace tag unique to this test and process.
@@ -360,6 +360,9 @@ TEST_F(NetnsCluster, NamespacesOfAKilledHarnessAreRemovedByTheNextRun) {
     EXPECT_THAT(next.r.out, HasSubstr("removed namespace " + tag + "-br left by a killed run"));
   }
   EXPECT_THAT(namespaces_named(tag + "-"), ::testing::IsEmpty()) << "left behind";
+  // Its log folder too (netns_cluster.<pid>.XXXXXX).
+  const std::string pid = tag.substr(tag.find('-') + 1);
+  EXPECT_EQ(run_shell("ls -d \"${TMPDIR:-/tmp}\"/netns_cluster." + pid + ".* 2>/dev/null").out, "");
 }
 
 TEST_F(NetnsCluster, WithoutTheIpCommandTheHarnessExitsWithTheSkipStatus) {
