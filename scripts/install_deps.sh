@@ -14,6 +14,7 @@ PACKAGES=(
   python3-torch                    # the PyTorch peer used by bench/ (run with /usr/bin/python3)
   libjs-chart.js                   # Chart.js 3.9.1, inlined by `gossamer report` into its pages
   chromium                         # headless browser: the report's test and docs/img/report.png
+  iproute2                         # `ip netns`: tests/netns/netns_cluster.sh (workers on separate "hosts")
 )
 
 missing=()

@@ -12,6 +12,10 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <condition_variable>
@@ -451,6 +455,33 @@ bool is_loopback(const std::string& addr) {
 
 }  // namespace
 
+std::string source_address_for(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  const std::string service = std::to_string(port > 0 && port <= 65535 ? port : 9);
+  if (host.empty() || ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found) != 0) return "";
+  std::string out;
+  for (const addrinfo* a = found; a != nullptr && out.empty(); a = a->ai_next) {
+    // connect() on a UDP socket sends nothing: it only asks the kernel for the route, which fixes
+    // the local address getsockname() then reports.
+    const int fd = ::socket(a->ai_family, SOCK_DGRAM, 0);
+    if (fd < 0) continue;
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    char name[NI_MAXHOST] = {};
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0 &&
+        ::getnameinfo(reinterpret_cast<sockaddr*>(&local), len, name, sizeof name, nullptr, 0, NI_NUMERICHOST) == 0) {
+      out = name;
+    }
+    ::close(fd);
+  }
+  ::freeaddrinfo(found);
+  return out;
+}
+
 std::shared_ptr<StoreHandle> make_hash_store() {
   return std::make_shared<StoreHandleImpl>(c10::make_intrusive<c10d::HashStore>());
 }
@@ -530,7 +561,10 @@ std::unique_ptr<Communicator> make_gloo_from_env(std::chrono::milliseconds timeo
   if (!env.socket_ifname.empty()) {
     o.interface = env.socket_ifname;
   } else if (!is_loopback(env.master_addr)) {
-    o.hostname.clear();  // resolve this machine's own address: peers on other machines must reach it
+    // Peers on other machines must reach this rank at the address it advertises: the one this
+    // machine sends from towards MASTER_ADDR. (Gloo's default, the address the host name resolves
+    // to, is 127.0.1.1 on a stock Debian /etc/hosts: peers would then connect to themselves.)
+    o.hostname = source_address_for(env.master_addr, env.master_port);
   }
   return make_gloo(store, env.rank, env.world_size, o);
 }

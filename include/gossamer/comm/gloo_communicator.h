@@ -64,9 +64,15 @@ struct LaunchEnv {
 // Throws std::invalid_argument naming the missing or bad variable and how to set it.
 LaunchEnv read_launch_env();
 
+// The local address this machine sends from towards `host` (the source address of its route to
+// host:port, numeric, e.g. "10.0.0.5"); "" when `host` does not resolve or has no route. Sends
+// nothing.
+std::string source_address_for(const std::string& host, int port = 0);
+
 // The communicator of a process started by `gossamer launch`, torchrun or an mpirun-style
-// launcher: TCPStore at MASTER_ADDR:MASTER_PORT hosted by rank 0, Gloo on loopback when
-// MASTER_ADDR is a loopback address, else on the interface that reaches it.
+// launcher: TCPStore at MASTER_ADDR:MASTER_PORT hosted by rank 0; Gloo on the interface named by
+// GLOO_SOCKET_IFNAME when set, else on loopback when MASTER_ADDR is a loopback address, else on
+// the address that reaches MASTER_ADDR (source_address_for; Gloo's own choice when it has none).
 std::unique_ptr<Communicator> make_gloo_from_env(std::chrono::milliseconds timeout = kDefaultTimeout);
 
 // Ranks as threads of one process over one HashStore (tests, benchmarks): each thread builds its
